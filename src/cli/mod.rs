@@ -1,0 +1,4 @@
+//! The command line: the only place that prints to stdout or stderr.
+
+pub mod commands;
+pub mod progress;

@@ -1,0 +1,6 @@
+//! pneumo-pipeline: a content-hashed research pipeline for pediatric chest X-ray
+//! classification. See ARCHITECTURE.md for the map.
+
+pub mod data;
+pub mod pipeline;
+pub mod stages;

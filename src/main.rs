@@ -1,0 +1,98 @@
+//! `pneumo-pipeline`: run, inspect and clean the chest X-ray pipeline declared in
+//! pipeline.yaml. The subcommands live in `cli::commands`.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use pneumo_pipeline::pipeline::runner::Selection;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Reproducible pediatric chest X-ray classification pipeline"
+)]
+struct Args {
+    /// Folder holding pipeline.yaml (default: the current folder)
+    #[arg(long, short = 'w', global = true, default_value = ".")]
+    workspace: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run stale stages (and what they need) in dependency order; skip fresh ones
+    Run {
+        /// Stages to bring up to date (default: all)
+        stages: Vec<String>,
+        /// Re-run the named stages (or all) even when fresh
+        #[arg(long)]
+        force: bool,
+        /// Fail instead of waiting when another run holds the workspace
+        #[arg(long)]
+        no_wait: bool,
+        /// Print only warnings and errors
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show each stage as fresh or stale, and why
+    Status {
+        stages: Vec<String>,
+        /// Machine-readable output on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the stage graph
+    Dag {
+        /// Graphviz dot instead of text
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Delete cache entries that pipeline.lock does not reference
+    Clean {
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ws = args.workspace;
+    let result = match args.command {
+        Command::Run {
+            stages,
+            force,
+            no_wait,
+            quiet,
+        } => cli::commands::run(
+            &ws,
+            Selection {
+                targets: stages,
+                force,
+            },
+            !no_wait,
+            quiet,
+        ),
+        Command::Status { stages, json } => cli::commands::status(
+            &ws,
+            Selection {
+                targets: stages,
+                force: false,
+            },
+            json,
+        ),
+        Command::Dag { dot } => cli::commands::show_dag(&ws, dot),
+        Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! pipeline.yaml as written: serde types that reject unknown fields, nothing more.
+//! [`super::validate`] turns them into a checked [`super::validate::Pipeline`].
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Stage name -> stage, in declaration order. Kept as YAML so that each stage can be
+    /// checked on its own and every stage's problems reported in one pass.
+    pub stages: serde_yaml_ng::Mapping,
+}
+
+/// One stage as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// A built-in stage kind (`index`, `split`, `preprocess`).
+    pub kind: Option<String>,
+    /// Or an external command, run with `sh -c` in the workspace.
+    pub cmd: Option<String>,
+    /// Upstream stages this one reads.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Workspace paths an external command reads (built-ins declare theirs in params).
+    #[serde(default)]
+    pub deps: Vec<String>,
+    /// Workspace paths an external command writes.
+    #[serde(default)]
+    pub outs: Vec<String>,
+    /// Where a built-in stage's output folder appears (default `build/<name>`).
+    pub out: Option<String>,
+    /// Kind-specific parameters.
+    #[serde(default)]
+    pub params: Option<serde_json::Value>,
+    /// Free text shown by `dag`.
+    pub desc: Option<String>,
+}

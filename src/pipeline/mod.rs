@@ -1,0 +1,56 @@
+//! The pipeline engine: config, DAG, keys, cache, lock file and runner.
+//!
+//! It knows stages only through the [`stage::Stage`] trait and never touches images,
+//! tables or tensors.
+
+pub mod atomic;
+pub mod cache;
+pub mod config;
+pub mod dag;
+pub mod error;
+pub mod inputs;
+pub mod key;
+pub mod locate;
+pub mod lockfile;
+pub mod report;
+pub mod runlock;
+pub mod runner;
+pub mod stage;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigErrors;
+pub use validate::Pipeline;
+
+/// The config file's name inside a workspace.
+pub const CONFIG_FILE: &str = "pipeline.yaml";
+
+/// Why a workspace could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "no {CONFIG_FILE} in {0}\n  hint: run from the folder holding {CONFIG_FILE}, or pass --workspace DIR"
+    )]
+    NoConfig(PathBuf),
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+}
+
+/// Reads and checks `<workspace>/pipeline.yaml`.
+pub fn load(workspace: &Path, registry: &stage::Registry) -> Result<Pipeline, LoadError> {
+    let file = workspace.join(CONFIG_FILE);
+    let src = match std::fs::read_to_string(&file) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LoadError::NoConfig(workspace.to_path_buf()));
+        }
+        Err(source) => return Err(LoadError::Io { path: file, source }),
+    };
+    Ok(validate::parse(&src, Path::new(CONFIG_FILE), registry)?)
+}

@@ -1,0 +1,571 @@
+//! Plans and runs stages: computes every key, compares it with pipeline.lock and the
+//! cache, and runs, restores or skips each stage in dependency order.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::atomic::{temp_sibling, write_atomic};
+use super::cache::{Cache, Entry, Lookup};
+use super::dag;
+use super::inputs::{HashCache, InputError, InputSet};
+use super::key::{CACHE_SCHEMA, StageKey};
+use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
+use super::report::Reporter;
+use super::stage::{Registry, StageContext};
+use super::validate::{Pipeline, StageDecl, StageKind};
+
+/// Whether a stage has to run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Freshness {
+    /// Its key matches the lock and its outputs are in place.
+    Fresh,
+    /// Its key is in the run cache: outputs are restored without running.
+    Cached { why: Vec<String> },
+    /// It must run.
+    Stale { why: Vec<String> },
+}
+
+/// The plan for one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub stage: String,
+    pub kind: String,
+    pub key: String,
+    #[serde(flatten)]
+    pub freshness: Freshness,
+    #[serde(skip)]
+    full_key: StageKey,
+    #[serde(skip)]
+    inputs: InputSet,
+}
+
+/// What happened to one stage in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Fresh,
+    Restored,
+    Ran,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageResult {
+    pub stage: String,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+/// Which stages to consider.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Stages to bring up to date with what they need; empty means all.
+    pub targets: Vec<String>,
+    /// Re-run the targets even when fresh.
+    pub force: bool,
+}
+
+pub struct Engine<'a> {
+    pub workspace: &'a Path,
+    pub pipeline: &'a Pipeline,
+    pub registry: &'a Registry,
+    pub reporter: &'a dyn Reporter,
+}
+
+impl Engine<'_> {
+    fn hash_cache_path(&self) -> PathBuf {
+        self.workspace.join(".pneumo/state/hashes.tsv")
+    }
+
+    fn load_lock(&self) -> LockFile {
+        lockfile::load(self.workspace).unwrap_or_else(|e| {
+            self.reporter.warn(&format!(
+                "ignoring unreadable lock file ({e}); every stage counts as stale"
+            ));
+            LockFile {
+                schema: CACHE_SCHEMA,
+                ..Default::default()
+            }
+        })
+    }
+
+    /// Decides, for every selected stage, whether it is fresh and why not.
+    pub fn plan(&self, sel: &Selection) -> anyhow::Result<Vec<Planned>> {
+        let mut hashes = HashCache::load(&self.hash_cache_path());
+        let lock = self.load_lock();
+        let plan = self.plan_with(sel, &mut hashes, &lock)?;
+        hashes.save().ok();
+        Ok(plan)
+    }
+
+    fn selected(&self, sel: &Selection) -> anyhow::Result<Vec<&StageDecl>> {
+        for t in &sel.targets {
+            if self.pipeline.stage(t).is_none() {
+                let names: Vec<&str> = self
+                    .pipeline
+                    .stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                bail!(
+                    "no stage named `{t}` in pipeline.yaml (stages: {})",
+                    names.join(", ")
+                );
+            }
+        }
+        let keep = if sel.targets.is_empty() {
+            None
+        } else {
+            Some(dag::closure(&self.pipeline.stages, &sel.targets))
+        };
+        Ok(dag::topo_order(&self.pipeline.stages)
+            .into_iter()
+            .filter(|s| keep.as_ref().is_none_or(|k| k.contains(s.name.as_str())))
+            .collect())
+    }
+
+    fn plan_with(
+        &self,
+        sel: &Selection,
+        hashes: &mut HashCache,
+        lock: &LockFile,
+    ) -> anyhow::Result<Vec<Planned>> {
+        let cache = Cache::new(self.workspace);
+        let mut digests: BTreeMap<&str, String> = BTreeMap::new();
+        let mut plan = Vec::new();
+        for decl in self.selected(sel)? {
+            let inputs = hashes
+                .hash_inputs(self.workspace, &decl.inputs)
+                .map_err(|e| self.input_error(decl, e))?;
+            let version = match decl.kind {
+                StageKind::Builtin(k) => self.registry.get(k).map_or(0, |s| s.version()),
+                StageKind::Cmd { .. } => 1,
+            };
+            let key = StageKey {
+                schema: CACHE_SCHEMA,
+                kind: decl.kind.name().to_string(),
+                version,
+                params: decl.params.clone(),
+                inputs: inputs
+                    .files
+                    .iter()
+                    .map(|(p, f)| (p.clone(), f.hash.clone()))
+                    .collect(),
+                upstream: decl
+                    .needs
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.clone(),
+                            digests.get(n.as_str()).cloned().unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            };
+            let digest = key.digest();
+            let forced = sel.force && (sel.targets.is_empty() || sel.targets.contains(&decl.name));
+            let freshness = if forced {
+                Freshness::Stale {
+                    why: vec!["forced (--force)".into()],
+                }
+            } else {
+                self.freshness(
+                    decl,
+                    &key,
+                    &digest,
+                    lock.stages.get(&decl.name),
+                    &cache,
+                    hashes,
+                )
+            };
+            digests.insert(&decl.name, digest.clone());
+            plan.push(Planned {
+                stage: decl.name.clone(),
+                kind: decl.kind.name().to_string(),
+                key: digest,
+                freshness,
+                full_key: key,
+                inputs,
+            });
+        }
+        Ok(plan)
+    }
+
+    fn input_error(&self, decl: &StageDecl, e: InputError) -> anyhow::Error {
+        match e {
+            InputError::Missing(path) => {
+                let hint = match decl.kind {
+                    StageKind::Builtin(k) => self
+                        .registry
+                        .get(k)
+                        .and_then(|s| s.missing_input_hint(&path)),
+                    StageKind::Cmd { .. } => None,
+                }
+                .unwrap_or_else(|| "create it, or fix the path in pipeline.yaml".into());
+                anyhow::anyhow!(
+                    "stage `{}` reads `{}`, which does not exist in {}\n  hint: {hint}",
+                    decl.name,
+                    path,
+                    self.workspace.display()
+                )
+            }
+            other => {
+                anyhow::Error::new(other).context(format!("hashing inputs of `{}`", decl.name))
+            }
+        }
+    }
+
+    fn freshness(
+        &self,
+        decl: &StageDecl,
+        key: &StageKey,
+        digest: &str,
+        locked: Option<&LockedStage>,
+        cache: &Cache,
+        hashes: &mut HashCache,
+    ) -> Freshness {
+        let cached = matches!(cache.lookup(digest, false), Lookup::Hit(_));
+        let Some(locked) = locked else {
+            let why = vec!["never run".to_string()];
+            return if cached {
+                Freshness::Cached { why }
+            } else {
+                Freshness::Stale { why }
+            };
+        };
+        if locked.key == digest {
+            return match cache.lookup(digest, false) {
+                Lookup::Hit(entry) => match self.materialized(decl, &entry, hashes) {
+                    None => Freshness::Fresh,
+                    Some(why) => Freshness::Cached { why: vec![why] },
+                },
+                Lookup::Miss => Freshness::Stale {
+                    why: vec![
+                        "its cache entry is gone (was `clean` run or .pneumo deleted?)".into(),
+                    ],
+                },
+                Lookup::Corrupt(why) => {
+                    self.reporter.warn(&format!(
+                        "cache entry of `{}` is damaged ({why}); re-running it",
+                        decl.name
+                    ));
+                    Freshness::Stale {
+                        why: vec![format!("cache entry damaged: {why}")],
+                    }
+                }
+            };
+        }
+        let why = match cache.lookup(&locked.key, false) {
+            Lookup::Hit(old) => key.why_changed(&old.meta.key),
+            _ => Vec::new(),
+        };
+        let why = if why.is_empty() {
+            vec!["key changed (the previous run's details are no longer cached)".into()]
+        } else {
+            why
+        };
+        if cached {
+            Freshness::Cached { why }
+        } else {
+            Freshness::Stale { why }
+        }
+    }
+
+    /// Why the workspace copy of a stage's outputs is not what the entry holds, if it isn't.
+    fn materialized(
+        &self,
+        decl: &StageDecl,
+        entry: &Entry,
+        hashes: &mut HashCache,
+    ) -> Option<String> {
+        match &decl.kind {
+            StageKind::Builtin(_) => {
+                let out = decl.out.as_deref().unwrap_or_default();
+                let link = self.workspace.join(out);
+                match fs::read_link(&link) {
+                    Ok(t) if t == link_target(out, entry) => None,
+                    _ => Some(format!("output `{out}` is missing or points elsewhere")),
+                }
+            }
+            StageKind::Cmd { outs, .. } => {
+                let have = match hashes.hash_inputs(self.workspace, outs) {
+                    Ok(set) => set,
+                    Err(_) => return Some("an output is missing".into()),
+                };
+                let same = have.files.len() == entry.meta.files.len()
+                    && have
+                        .files
+                        .iter()
+                        .all(|(p, f)| entry.meta.files.get(p).is_some_and(|e| e.blake3 == f.hash));
+                (!same).then(|| "an output was modified or removed".into())
+            }
+        }
+    }
+
+    /// Brings the selected stages up to date. The caller holds the run lock.
+    pub fn run(&self, sel: &Selection) -> anyhow::Result<Vec<StageResult>> {
+        let cache = Cache::new(self.workspace);
+        cache
+            .clear_tmp()
+            .context("clearing .pneumo/cache tmp folder")?;
+        let mut hashes = HashCache::load(&self.hash_cache_path());
+        let mut lock = self.load_lock();
+        let plan = self.plan_with(sel, &mut hashes, &lock)?;
+        hashes.save().ok();
+        let mut results = Vec::new();
+        let mut entries: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for p in plan {
+            let decl = self
+                .pipeline
+                .stage(&p.stage)
+                .context("planned stage vanished from the pipeline")?;
+            let start = Instant::now();
+            let outcome = match &p.freshness {
+                Freshness::Fresh => Outcome::Fresh,
+                Freshness::Cached { .. } => match cache.lookup(&p.key, true) {
+                    Lookup::Hit(entry) => {
+                        self.materialize(decl, &entry)?;
+                        self.record(&mut lock, decl, &p, &entry)?;
+                        Outcome::Restored
+                    }
+                    other => {
+                        if let Lookup::Corrupt(why) = other {
+                            self.reporter.warn(&format!(
+                                "cache entry of `{}` is damaged ({why}); re-running it",
+                                p.stage
+                            ));
+                        }
+                        self.execute(decl, &p, &cache, &entries, &mut lock)?;
+                        Outcome::Ran
+                    }
+                },
+                Freshness::Stale { why } => {
+                    self.reporter
+                        .info(&format!("{}: running ({})", p.stage, why.join("; ")));
+                    self.execute(decl, &p, &cache, &entries, &mut lock)?;
+                    Outcome::Ran
+                }
+            };
+            entries.insert(p.stage.clone(), cache.entry_dir(&p.key).join("out"));
+            results.push(StageResult {
+                stage: p.stage.clone(),
+                outcome,
+                seconds: start.elapsed().as_secs_f64(),
+            });
+        }
+        hashes.save().ok();
+        Ok(results)
+    }
+
+    fn execute(
+        &self,
+        decl: &StageDecl,
+        p: &Planned,
+        cache: &Cache,
+        entries: &BTreeMap<String, PathBuf>,
+        lock: &mut LockFile,
+    ) -> anyhow::Result<()> {
+        let pending = cache.begin(&p.key)?;
+        let out_dir = pending.out_dir();
+        match &decl.kind {
+            StageKind::Builtin(kind) => {
+                let stage = self
+                    .registry
+                    .get(kind)
+                    .with_context(|| format!("stage kind `{kind}` is not registered"))?;
+                let mut upstream = BTreeMap::new();
+                for need in &decl.needs {
+                    let up = self.pipeline.stage(need).context("unknown upstream")?;
+                    if let Some(dir) = entries.get(need) {
+                        upstream.insert(up.kind.name(), dir.clone());
+                    }
+                }
+                let ctx = StageContext {
+                    name: &decl.name,
+                    workspace: self.workspace,
+                    params: &decl.params,
+                    out_dir: &out_dir,
+                    inputs: &p.inputs,
+                    upstream,
+                    reporter: self.reporter,
+                };
+                stage
+                    .run(&ctx)
+                    .with_context(|| format!("stage `{}` failed", decl.name))?;
+            }
+            StageKind::Cmd { cmd, outs } => self.run_cmd(decl, cmd, outs, &out_dir, entries)?,
+        }
+        let entry = cache
+            .commit(pending, &decl.name, &p.full_key)
+            .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
+        self.materialize(decl, &entry)?;
+        self.record(lock, decl, p, &entry)
+    }
+
+    fn run_cmd(
+        &self,
+        decl: &StageDecl,
+        cmd: &str,
+        outs: &[String],
+        out_dir: &Path,
+        entries: &BTreeMap<String, PathBuf>,
+    ) -> anyhow::Result<()> {
+        for out in outs {
+            remove_path(&self.workspace.join(out))?;
+        }
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(self.workspace)
+            .env("PNEUMO_STAGE", &decl.name)
+            .env("PNEUMO_WORKSPACE", self.workspace)
+            .stdout(std::io::stderr());
+        for need in &decl.needs {
+            if let Some(dir) = entries.get(need) {
+                let var = format!("PNEUMO_IN_{}", need.to_uppercase().replace('-', "_"));
+                command.env(var, dir);
+            }
+        }
+        let status = command
+            .status()
+            .with_context(|| format!("starting `sh -c {cmd}` for stage `{}`", decl.name))?;
+        if !status.success() {
+            bail!("stage `{}`: command `{cmd}` failed ({status})", decl.name);
+        }
+        for out in outs {
+            let src = self.workspace.join(out);
+            if !src.exists() {
+                bail!(
+                    "stage `{}`: command `{cmd}` did not write its declared output `{out}`",
+                    decl.name
+                );
+            }
+            for e in walkdir::WalkDir::new(&src) {
+                let e = e?;
+                if e.file_type().is_file() {
+                    let rel = e.path().strip_prefix(self.workspace).unwrap_or(e.path());
+                    let dst = out_dir.join(rel);
+                    fs::create_dir_all(dst.parent().unwrap_or(out_dir))?;
+                    fs::copy(e.path(), &dst).with_context(|| {
+                        format!("copying {} into the cache", e.path().display())
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the workspace show an entry's outputs: a link for built-in stages, file copies
+    /// for external commands.
+    fn materialize(&self, decl: &StageDecl, entry: &Entry) -> anyhow::Result<()> {
+        match &decl.kind {
+            StageKind::Builtin(_) => {
+                let out = decl.out.as_deref().unwrap_or_default();
+                let link = self.workspace.join(out);
+                if let Ok(meta) = fs::symlink_metadata(&link)
+                    && !meta.file_type().is_symlink()
+                {
+                    bail!(
+                        "{} exists and is not the link pneumo-pipeline made; move it away or change `out:` of stage `{}`",
+                        link.display(),
+                        decl.name
+                    );
+                }
+                if let Some(parent) = link.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                let tmp = temp_sibling(&link);
+                let _ = fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(link_target(out, entry), &tmp)?;
+                fs::rename(&tmp, &link).with_context(|| format!("linking {}", link.display()))?;
+            }
+            StageKind::Cmd { .. } => {
+                for rel in entry.meta.files.keys() {
+                    let dst = self.workspace.join(rel);
+                    let bytes = fs::read(entry.out_dir().join(rel))?;
+                    write_atomic(&dst, &bytes)
+                        .with_context(|| format!("writing {}", dst.display()))?;
+                    fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        lock: &mut LockFile,
+        decl: &StageDecl,
+        p: &Planned,
+        entry: &Entry,
+    ) -> anyhow::Result<()> {
+        let inputs = &p.full_key.inputs;
+        let digest = blake3::hash(&serde_json::to_vec(inputs)?)
+            .to_hex()
+            .to_string();
+        lock.stages.insert(
+            decl.name.clone(),
+            LockedStage {
+                kind: decl.kind.name().to_string(),
+                key: p.key.clone(),
+                params: decl.params.clone(),
+                inputs: InputsSummary {
+                    files: inputs.len(),
+                    bytes: p.inputs.files.values().map(|f| f.size).sum(),
+                    digest,
+                },
+                upstream: p.full_key.upstream.clone(),
+                outs: entry.meta.files.clone(),
+            },
+        );
+        lockfile::save(self.workspace, lock).context("writing pipeline.lock")
+    }
+
+    /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
+    pub fn clean(&self) -> anyhow::Result<(usize, u64)> {
+        let cache = Cache::new(self.workspace);
+        cache.clear_tmp()?;
+        let lock = lockfile::load(self.workspace).map_err(anyhow::Error::msg)?;
+        let keep: Vec<&str> = lock.stages.values().map(|s| s.key.as_str()).collect();
+        let (mut n, mut bytes) = (0, 0);
+        for d in cache.digests()? {
+            if !keep.contains(&d.as_str()) {
+                bytes += cache.remove(&d)?;
+                n += 1;
+            }
+        }
+        Ok((n, bytes))
+    }
+}
+
+/// The relative link target from `out` (workspace-relative) to an entry's output folder.
+fn link_target(out: &str, entry: &Entry) -> PathBuf {
+    let depth = Path::new(out).components().count().saturating_sub(1);
+    let mut t = PathBuf::new();
+    for _ in 0..depth {
+        t.push("..");
+    }
+    let digest = entry
+        .dir
+        .file_name()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    t.push(format!(".pneumo/cache/v{CACHE_SCHEMA}/runs/{digest}/out"));
+    t
+}
+
+fn remove_path(p: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+    }
+}

@@ -1,0 +1,99 @@
+//! The plugin seam: every built-in stage kind implements [`Stage`] and is registered by
+//! name in a [`Registry`]. The engine knows stages only through this trait.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::inputs::InputSet;
+use super::report::Reporter;
+
+/// One kind of stage (`index`, `split`, ...).
+pub trait Stage: Send + Sync {
+    /// The `kind:` name in pipeline.yaml.
+    fn kind(&self) -> &'static str;
+    /// Bumped whenever the implementation changes what it writes; part of the key.
+    fn version(&self) -> u32;
+    /// Kinds of upstream stage this stage reads (each must be among its `needs`).
+    fn upstream_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Checks raw params and returns them canonical (defaults filled, keys sorted).
+    fn params(&self, raw: &Value) -> Result<Value, String>;
+    /// Workspace-relative files or folders this stage reads, hashed into its key.
+    fn inputs(&self, _params: &Value) -> Vec<String> {
+        Vec::new()
+    }
+    /// What to tell the user when input `path` does not exist.
+    fn missing_input_hint(&self, _path: &str) -> Option<String> {
+        None
+    }
+    /// Does the work, writing only under `ctx.out_dir`.
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()>;
+}
+
+/// Parses raw params into `P` (which should `deny_unknown_fields`) and back, so that the
+/// key sees every default and never the YAML's spelling or order.
+pub fn canonical_params<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<Value, String> {
+    let raw = if raw.is_null() {
+        Value::Object(Default::default())
+    } else {
+        raw.clone()
+    };
+    let typed: P = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+    serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+/// The built-in stage kinds, by name.
+#[derive(Default)]
+pub struct Registry {
+    stages: BTreeMap<&'static str, Box<dyn Stage>>,
+}
+
+impl Registry {
+    pub fn register(&mut self, stage: Box<dyn Stage>) {
+        self.stages.insert(stage.kind(), stage);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&dyn Stage> {
+        self.stages.get(kind).map(|s| s.as_ref())
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.stages.keys().copied()
+    }
+}
+
+/// What a running stage sees.
+pub struct StageContext<'a> {
+    pub name: &'a str,
+    pub workspace: &'a Path,
+    pub params: &'a Value,
+    /// Empty folder the stage writes its outputs into; committed to the cache on success.
+    pub out_dir: &'a Path,
+    /// Hashed input files (from [`Stage::inputs`]).
+    pub inputs: &'a InputSet,
+    /// Output folders of the upstream stages, by kind.
+    pub upstream: BTreeMap<&'a str, PathBuf>,
+    pub reporter: &'a dyn Reporter,
+}
+
+impl StageContext<'_> {
+    /// Typed params (already validated, so an error here is a bug, reported not panicked).
+    pub fn params<P: DeserializeOwned>(&self) -> anyhow::Result<P> {
+        Ok(serde_json::from_value(self.params.clone())?)
+    }
+
+    /// The output folder of the upstream stage of `kind`.
+    pub fn upstream(&self, kind: &str) -> anyhow::Result<&Path> {
+        self.upstream
+            .get(kind)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| {
+                anyhow::anyhow!("stage `{}` has no upstream of kind `{kind}`", self.name)
+            })
+    }
+}

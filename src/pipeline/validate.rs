@@ -1,0 +1,388 @@
+//! Raw config -> a checked [`Pipeline`], collecting every problem with its location.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use super::config::{RawPipeline, RawStage};
+use super::dag;
+use super::error::{ConfigError, ConfigErrors};
+use super::locate::{Pos, locate};
+use super::stage::Registry;
+
+/// What a stage is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageKind {
+    /// A registered built-in kind.
+    Builtin(&'static str),
+    /// An external command with declared outputs.
+    Cmd { cmd: String, outs: Vec<String> },
+}
+
+impl StageKind {
+    pub fn name(&self) -> &str {
+        match self {
+            StageKind::Builtin(k) => k,
+            StageKind::Cmd { .. } => "cmd",
+        }
+    }
+}
+
+/// One checked stage.
+#[derive(Debug, Clone)]
+pub struct StageDecl {
+    pub name: String,
+    pub kind: StageKind,
+    /// Canonical params (defaults filled, keys sorted); `{"cmd": ...}` for external stages.
+    pub params: Value,
+    /// Upstream stage names.
+    pub needs: Vec<String>,
+    /// Workspace-relative paths hashed into the key.
+    pub inputs: Vec<String>,
+    /// Workspace-relative folder a built-in stage's output is linked at.
+    pub out: Option<String>,
+    pub desc: Option<String>,
+}
+
+impl StageDecl {
+    /// Every workspace path this stage writes.
+    pub fn written_paths(&self) -> Vec<&str> {
+        match &self.kind {
+            StageKind::Cmd { outs, .. } => outs.iter().map(String::as_str).collect(),
+            StageKind::Builtin(_) => self.out.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A checked pipeline, stages in declaration order.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub stages: Vec<StageDecl>,
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&StageDecl> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// Parses and checks pipeline.yaml text. `file` is used in messages only.
+pub fn parse(src: &str, file: &Path, registry: &Registry) -> Result<Pipeline, ConfigErrors> {
+    let fail = |errors| ConfigErrors {
+        file: file.to_path_buf(),
+        errors,
+    };
+    let raw: RawPipeline = serde_yaml_ng::from_str(src).map_err(|e| {
+        let pos = e
+            .location()
+            .map(|l| Pos {
+                line: l.line(),
+                column: l.column(),
+            })
+            .unwrap_or(Pos { line: 1, column: 1 });
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        fail(vec![ConfigError::new(pos, msg).hint(
+            "pipeline.yaml holds one `stages:` map of stage name -> stage",
+        )])
+    })?;
+    let mut v = Validator {
+        src,
+        registry,
+        errors: Vec::new(),
+    };
+    let stages = v.stages(raw);
+    if v.errors.is_empty() {
+        Ok(Pipeline { stages })
+    } else {
+        Err(fail(v.errors))
+    }
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    registry: &'a Registry,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn at(&self, path: &[&str]) -> Pos {
+        locate(self.src, path)
+    }
+
+    fn error(&mut self, path: &[&str], msg: impl Into<String>, hint: impl Into<String>) {
+        let e = ConfigError::new(self.at(path), msg).hint(hint);
+        self.errors.push(e);
+    }
+
+    fn stages(&mut self, raw: RawPipeline) -> Vec<StageDecl> {
+        let mut out = Vec::new();
+        for (key, value) in raw.stages {
+            let Some(name) = key.as_str().map(str::to_string) else {
+                self.error(
+                    &["stages"],
+                    "a stage name must be a string",
+                    "write `name:`",
+                );
+                continue;
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                self.error(
+                    &["stages", &name],
+                    format!("invalid stage name `{name}`"),
+                    "use letters, digits, `_` and `-`",
+                );
+                continue;
+            }
+            match serde_yaml_ng::from_value::<RawStage>(value) {
+                Ok(stage) => {
+                    if let Some(decl) = self.stage(&name, stage) {
+                        out.push(decl);
+                    }
+                }
+                Err(e) => self.serde_error(&["stages", &name], &e.to_string()),
+            }
+        }
+        self.graph(&out);
+        out
+    }
+
+    /// Locates a serde message (`unknown field `x`` ...) under `base` and records it.
+    fn serde_error(&mut self, base: &[&str], msg: &str) {
+        let field = backticked(msg);
+        let mut path = base.to_vec();
+        let hint = if msg.starts_with("unknown field") {
+            if let Some(f) = field {
+                path.push(f);
+            }
+            msg.split_once(", expected ")
+                .map(|(_, exp)| format!("expected {exp}"))
+                .unwrap_or_else(|| "remove it".into())
+        } else if msg.starts_with("missing field") {
+            "add it".to_string()
+        } else {
+            "see README.md for the stage's params".to_string()
+        };
+        let msg = msg.split(", expected").next().unwrap_or(msg).to_string();
+        self.error(&path, msg, hint);
+    }
+
+    fn stage(&mut self, name: &str, raw: RawStage) -> Option<StageDecl> {
+        let ok_before = self.errors.len();
+        let (kind, params, inputs) = match (&raw.kind, &raw.cmd) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    &["stages", name, "cmd"],
+                    format!("stage `{name}` has both `kind` and `cmd`"),
+                    "a stage is either a built-in kind or an external command",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.error(
+                    &["stages", name],
+                    format!("stage `{name}` has neither `kind` nor `cmd`"),
+                    format!("add `kind:` ({}) or `cmd:`", self.kinds()),
+                );
+                return None;
+            }
+            (None, Some(cmd)) => {
+                if raw.params.is_some() {
+                    self.error(
+                        &["stages", name, "params"],
+                        "`params` is for built-in stages",
+                        "pass values to a command in `cmd:` itself",
+                    );
+                }
+                if raw.out.is_some() {
+                    self.error(
+                        &["stages", name, "out"],
+                        "`out` is for built-in stages",
+                        "list the files the command writes under `outs:`",
+                    );
+                }
+                let kind = StageKind::Cmd {
+                    cmd: cmd.clone(),
+                    outs: raw.outs.clone(),
+                };
+                let params = serde_json::json!({ "cmd": cmd });
+                (kind, params, raw.deps.clone())
+            }
+            (Some(kind), None) => {
+                let Some(stage) = self.registry.get(kind) else {
+                    self.error(
+                        &["stages", name, "kind"],
+                        format!("unknown stage kind `{kind}`"),
+                        format!(
+                            "known kinds: {}; or give `cmd:` for an external stage",
+                            self.kinds()
+                        ),
+                    );
+                    return None;
+                };
+                for (field, given) in [
+                    ("deps", !raw.deps.is_empty()),
+                    ("outs", !raw.outs.is_empty()),
+                ] {
+                    if given {
+                        self.error(
+                            &["stages", name, field],
+                            format!("`{field}` is for `cmd` stages"),
+                            "a built-in stage declares its inputs in params and writes under `out`",
+                        );
+                    }
+                }
+                let raw_params = raw.params.clone().unwrap_or(Value::Null);
+                let params = match stage.params(&raw_params) {
+                    Ok(p) => p,
+                    Err(msg) => {
+                        self.serde_error(&["stages", name, "params"], &msg);
+                        Value::Null
+                    }
+                };
+                let inputs = stage.inputs(&params);
+                (StageKind::Builtin(stage.kind()), params, inputs)
+            }
+        };
+        let out = match kind {
+            StageKind::Builtin(_) => Some(raw.out.clone().unwrap_or(format!("build/{name}"))),
+            StageKind::Cmd { .. } => None,
+        };
+        let decl = StageDecl {
+            name: name.to_string(),
+            kind,
+            params,
+            needs: raw.needs,
+            inputs,
+            out,
+            desc: raw.desc,
+        };
+        for path in decl.written_paths() {
+            if let Err(why) = check_out_path(path) {
+                let field = if decl.out.is_some() { "out" } else { "outs" };
+                self.error(
+                    &["stages", name, field],
+                    format!("output path `{path}` {why}"),
+                    "outputs live inside the workspace: use a relative path such as `build/x`",
+                );
+            }
+        }
+        (self.errors.len() == ok_before).then_some(decl)
+    }
+
+    /// Checks what involves more than one stage: needs, upstream kinds, shared outputs, cycles.
+    fn graph(&mut self, stages: &[StageDecl]) {
+        let by_name: BTreeMap<&str, &StageDecl> =
+            stages.iter().map(|s| (s.name.as_str(), s)).collect();
+        for s in stages {
+            for need in &s.needs {
+                if !by_name.contains_key(need.as_str()) {
+                    let declared: Vec<&str> = by_name.keys().copied().collect();
+                    self.error(
+                        &["stages", &s.name, "needs"],
+                        format!("stage `{}` needs undeclared stage `{need}`", s.name),
+                        format!("declared stages: {}", declared.join(", ")),
+                    );
+                }
+            }
+            if let StageKind::Builtin(kind) = s.kind
+                && let Some(stage) = self.registry.get(kind)
+            {
+                for want in stage.upstream_kinds() {
+                    let has = s.needs.iter().any(|n| {
+                        by_name
+                            .get(n.as_str())
+                            .is_some_and(|u| u.kind.name() == *want)
+                    });
+                    if !has {
+                        self.error(
+                            &["stages", &s.name, "needs"],
+                            format!("a `{kind}` stage reads the output of a `{want}` stage"),
+                            format!("add the `{want}` stage's name to `needs:`"),
+                        );
+                    }
+                }
+            }
+        }
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for s in stages {
+            for path in s.written_paths() {
+                let norm = path.trim_end_matches('/');
+                if let Some((other, other_path)) = seen.iter().find(|(_, p)| overlaps(p, norm)) {
+                    self.error(
+                        &["stages", &s.name],
+                        format!(
+                            "stages `{other}` and `{}` both write `{}`",
+                            s.name,
+                            if other_path.len() <= norm.len() {
+                                other_path
+                            } else {
+                                norm
+                            }
+                        ),
+                        "give each stage its own output path",
+                    );
+                }
+                seen.push((s.name.as_str(), norm));
+            }
+        }
+        for cycle in dag::cycles(stages) {
+            let first = cycle[0].clone();
+            self.error(
+                &["stages", &first, "needs"],
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                "remove one of these `needs` so the stages form a DAG",
+            );
+        }
+    }
+
+    fn kinds(&self) -> String {
+        self.registry.kinds().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The first `backticked` word in a serde message.
+fn backticked(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+fn check_out_path(path: &str) -> Result<(), &'static str> {
+    let p = Path::new(path);
+    if path.trim().is_empty() {
+        return Err("is empty");
+    }
+    if p.is_absolute() {
+        return Err("is absolute");
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err("leaves the workspace (`..`)");
+    }
+    if p.components().next() == Some(Component::Normal(".pneumo".as_ref())) {
+        return Err("is inside the engine's own `.pneumo` folder");
+    }
+    if p.components().all(|c| c == Component::CurDir) {
+        return Err("is the workspace itself");
+    }
+    Ok(())
+}
+
+/// True when one path is the other or lies inside it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let parts = |p: &str| -> Vec<String> {
+        Path::new(p)
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
+}
