@@ -41,7 +41,7 @@ pub struct InputsSummary {
 }
 
 const HEADER: &str =
-    "# pipeline.lock: written by pneumo-pipeline after each stage; commit it, do not edit it\n";
+    "# pipeline.lock: written by pneumo-pipeline after each stage; do not edit it\n";
 
 pub fn path(workspace: &Path) -> PathBuf {
     workspace.join("pipeline.lock")

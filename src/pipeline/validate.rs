@@ -118,6 +118,7 @@ impl Validator<'_> {
 
     fn stages(&mut self, raw: RawPipeline) -> Vec<StageDecl> {
         let mut out = Vec::new();
+        let mut declared = Vec::new();
         for (key, value) in raw.stages {
             let Some(name) = key.as_str().map(str::to_string) else {
                 self.error(
@@ -139,30 +140,43 @@ impl Validator<'_> {
                 );
                 continue;
             }
+            declared.push(name.clone());
             match serde_yaml_ng::from_value::<RawStage>(value) {
                 Ok(stage) => {
                     if let Some(decl) = self.stage(&name, stage) {
                         out.push(decl);
                     }
                 }
-                Err(e) => self.serde_error(&["stages", &name], &e.to_string()),
+                Err(e) => self.serde_error(&["stages", &name], &e.to_string(), None),
             }
         }
-        self.graph(&out);
+        self.graph(&out, &declared);
         out
     }
 
     /// Locates a serde message (`unknown field `x`` ...) under `base` and records it.
-    fn serde_error(&mut self, base: &[&str], msg: &str) {
+    /// `given` is the map the message is about, used to find a bad value's key.
+    fn serde_error(&mut self, base: &[&str], msg: &str, given: Option<&Value>) {
         let field = backticked(msg);
         let mut path = base.to_vec();
+        let expected = msg
+            .split_once(", expected ")
+            .map(|(_, exp)| format!("expected {exp}"));
         let hint = if msg.starts_with("unknown field") {
             if let Some(f) = field {
                 path.push(f);
             }
-            msg.split_once(", expected ")
-                .map(|(_, exp)| format!("expected {exp}"))
-                .unwrap_or_else(|| "remove it".into())
+            expected.unwrap_or_else(|| "remove it".into())
+        } else if msg.starts_with("unknown variant") || msg.starts_with("invalid value") {
+            let key = given.and_then(Value::as_object).and_then(|m| {
+                m.iter()
+                    .find(|(k, v)| Some(k.as_str()) == field || v.as_str() == field)
+                    .map(|(k, _)| k.as_str())
+            });
+            if let Some(k) = key {
+                path.push(k);
+            }
+            expected.unwrap_or_else(|| "see README.md for the stage's params".into())
         } else if msg.starts_with("missing field") {
             "add it".to_string()
         } else {
@@ -173,7 +187,6 @@ impl Validator<'_> {
     }
 
     fn stage(&mut self, name: &str, raw: RawStage) -> Option<StageDecl> {
-        let ok_before = self.errors.len();
         let (kind, params, inputs) = match (&raw.kind, &raw.cmd) {
             (Some(_), Some(_)) => {
                 self.error(
@@ -241,7 +254,7 @@ impl Validator<'_> {
                 let params = match stage.params(&raw_params) {
                     Ok(p) => p,
                     Err(msg) => {
-                        self.serde_error(&["stages", name, "params"], &msg);
+                        self.serde_error(&["stages", name, "params"], &msg, Some(&raw_params));
                         Value::Null
                     }
                 };
@@ -272,25 +285,29 @@ impl Validator<'_> {
                 );
             }
         }
-        (self.errors.len() == ok_before).then_some(decl)
+        Some(decl)
     }
 
     /// Checks what involves more than one stage: needs, upstream kinds, shared outputs, cycles.
-    fn graph(&mut self, stages: &[StageDecl]) {
+    fn graph(&mut self, stages: &[StageDecl], declared: &[String]) {
         let by_name: BTreeMap<&str, &StageDecl> =
             stages.iter().map(|s| (s.name.as_str(), s)).collect();
         for s in stages {
+            let mut all_known = true;
             for need in &s.needs {
-                if !by_name.contains_key(need.as_str()) {
-                    let declared: Vec<&str> = by_name.keys().copied().collect();
+                if !declared.contains(need) {
+                    all_known = false;
                     self.error(
                         &["stages", &s.name, "needs"],
                         format!("stage `{}` needs undeclared stage `{need}`", s.name),
                         format!("declared stages: {}", declared.join(", ")),
                     );
+                } else if !by_name.contains_key(need.as_str()) {
+                    all_known = false; // declared but invalid: reported on its own
                 }
             }
-            if let StageKind::Builtin(kind) = s.kind
+            if all_known
+                && let StageKind::Builtin(kind) = s.kind
                 && let Some(stage) = self.registry.get(kind)
             {
                 for want in stage.upstream_kinds() {
@@ -302,7 +319,11 @@ impl Validator<'_> {
                     if !has {
                         self.error(
                             &["stages", &s.name, "needs"],
-                            format!("a `{kind}` stage reads the output of a `{want}` stage"),
+                            format!(
+                                "{} `{kind}` stage reads the output of {} `{want}` stage",
+                                article(kind),
+                                article(want)
+                            ),
                             format!("add the `{want}` stage's name to `needs:`"),
                         );
                     }
@@ -343,6 +364,14 @@ impl Validator<'_> {
 
     fn kinds(&self) -> String {
         self.registry.kinds().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

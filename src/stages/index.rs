@@ -78,7 +78,18 @@ impl Stage for Index {
     }
 
     fn params(&self, raw: &Value) -> Result<Value, String> {
-        canonical_params::<IndexParams>(raw)
+        let mut v = canonical_params::<IndexParams>(raw)?;
+        // `data/x/`, `./data/x` and `data/x` are one folder: one key
+        let data = v["data"].as_str().unwrap_or_default();
+        let tidy = data
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if tidy.is_empty() {
+            return Err("invalid value `data`: empty path".into());
+        }
+        v["data"] = Value::String(tidy);
+        Ok(v)
     }
 
     fn inputs(&self, params: &Value) -> Vec<String> {
@@ -95,7 +106,7 @@ impl Stage for Index {
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
         let p: IndexParams = ctx.params()?;
-        let data = p.data.trim_end_matches('/').to_string();
+        let data = p.data;
         let root = ctx.workspace.join(&data);
         let mut placed = Vec::new();
         let mut ignored = Vec::new();

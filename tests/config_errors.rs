@@ -1,0 +1,112 @@
+//! Every kind of pipeline.yaml mistake: located, hinted, all reported at once, exit code 2.
+
+mod common;
+
+use common::Ws;
+
+/// Runs `dag` (which only validates) and returns stderr, checking the exit code.
+fn errors(config: &str) -> String {
+    let ws = Ws::new(config);
+    let r = ws.run(&["dag"]);
+    assert_eq!(r.code(), 2, "expected a config error:\n{}", r.stderr());
+    assert!(!r.stderr().contains("panicked"));
+    r.stderr()
+}
+
+#[test]
+fn unknown_stage_kind() {
+    insta::assert_snapshot!(errors("stages:\n  index:\n    kind: indx\n"));
+}
+
+#[test]
+fn unknown_param() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [index]\n    params:\n      sed: 3\n"
+    ));
+}
+
+#[test]
+fn invalid_param_value() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [index]\n    params:\n      protocol: random\n"
+    ));
+}
+
+#[test]
+fn missing_kind_and_cmd() {
+    insta::assert_snapshot!(errors("stages:\n  index:\n    needs: []\n"));
+}
+
+#[test]
+fn unknown_stage_field() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  index:\n    kind: index\n    need: [x]\n"
+    ));
+}
+
+#[test]
+fn cycle_is_printed_as_a_path() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  a:\n    cmd: 'true'\n    needs: [b]\n  b:\n    cmd: 'true'\n    needs: [a]\n"
+    ));
+}
+
+#[test]
+fn dependency_on_undeclared_stage() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [indx]\n"
+    ));
+}
+
+#[test]
+fn builtin_missing_its_upstream_kind() {
+    insta::assert_snapshot!(errors("stages:\n  split:\n    kind: split\n"));
+}
+
+#[test]
+fn two_stages_writing_one_path() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [build/x]\n  b:\n    cmd: 'true'\n    outs: [build/x/y.csv]\n"
+    ));
+}
+
+#[test]
+fn output_outside_the_workspace() {
+    insta::assert_snapshot!(errors(
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [../elsewhere.csv]\n  b:\n    cmd: 'true'\n    outs: [/tmp/abs.csv]\n  index:\n    kind: index\n    out: ../up\n"
+    ));
+}
+
+#[test]
+fn yaml_syntax_error_has_a_location() {
+    insta::assert_snapshot!(errors("stages:\n  index:\n    kind: [index\n"));
+}
+
+#[test]
+fn unknown_top_level_field() {
+    insta::assert_snapshot!(errors("stage:\n  index:\n    kind: index\n"));
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let err = errors(
+        "stages:\n  index:\n    kind: indx\n  split:\n    kind: split\n    needs: [index]\n    params:\n      sed: 3\n  a:\n    cmd: 'true'\n    needs: [a]\n    outs: [../x]\n",
+    );
+    assert!(err.ends_with("4 errors in pipeline.yaml\n"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn missing_config_file_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--workspace"])
+        .arg(dir.path())
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no pipeline.yaml in"), "{err}");
+    assert!(err.contains("--workspace"), "{err}");
+}

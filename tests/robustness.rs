@@ -1,0 +1,134 @@
+//! A killed run leaves nothing corrupt; two runs in one workspace do not clobber each other.
+
+mod common;
+
+use std::fs;
+use std::process::Stdio;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{THREE_STAGES, Ws};
+
+/// A pipeline whose last stage writes half its output, then (when SLOW is set) hangs.
+fn slow_config() -> String {
+    format!(
+        "{THREE_STAGES}  slow:\n    cmd: echo partial > out.txt; if [ -n \"$SLOW\" ]; then sleep 30; fi; echo done > out.txt\n    needs: [split]\n    outs: [out.txt]\n"
+    )
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_during_a_command_stage_then_run_again() {
+    let ws = Ws::generated(&slow_config());
+    let mut child = ws
+        .cmd(&["run"])
+        .env("SLOW", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the slow stage to start", || {
+        ws.path().join("out.txt").exists()
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let lock = fs::read_to_string(ws.path().join("pipeline.lock")).unwrap();
+    assert!(lock.contains("split:") && !lock.contains("slow:"), "{lock}");
+    let status = ws.ok(&["status"]).stdout();
+    assert!(status.contains("split        fresh"), "{status}");
+    assert!(status.contains("slow         stale"), "{status}");
+
+    let r = ws.ok(&["run", "--no-wait"]);
+    assert_eq!(r.stages("ran"), ["slow"]);
+    assert_eq!(
+        fs::read_to_string(ws.path().join("out.txt")).unwrap(),
+        "done\n"
+    );
+    let leftovers = fs::read_dir(ws.path().join(".pneumo/cache/v1/tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "the killed run's temp folder was not cleared");
+}
+
+#[test]
+fn kill_9_during_preprocess_on_real_data_then_run_again() {
+    let ws = Ws::linked(
+        "stages:\n  index:\n    kind: index\n  preprocess:\n    kind: preprocess\n    needs: [index]\n",
+        &common::kermany_dev(),
+    );
+    let mut child = ws.cmd(&["run"]).stderr(Stdio::null()).spawn().unwrap();
+    let tmp = ws.path().join(".pneumo/cache/v1/tmp");
+    wait_for("preprocess to start writing", || {
+        fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| fs::metadata(e.path().join("out/images.u8")).is_ok_and(|m| m.len() > 0))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!ws.path().join("build/preprocess").exists());
+
+    let r = ws.ok(&["run"]);
+    assert_eq!(r.stages("fresh"), ["index"]);
+    assert_eq!(r.stages("ran"), ["preprocess"]);
+    let size = fs::metadata(ws.path().join("build/preprocess/images.u8"))
+        .unwrap()
+        .len();
+    assert_eq!(size, 5232 * 224 * 224);
+}
+
+#[test]
+fn two_concurrent_runs_both_finish_and_agree() {
+    let ws = Ws::generated(&slow_config());
+    let a = ws.cmd(&["run"]).stderr(Stdio::piped()).spawn().unwrap();
+    let b = ws.cmd(&["run"]).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let (ea, eb) = (
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr),
+    );
+    let ran = |e: &str| e.lines().filter(|l| l.contains(" ran in ")).count();
+    assert_eq!(
+        ran(&ea) + ran(&eb),
+        4,
+        "each stage runs exactly once:\n{ea}\n---\n{eb}"
+    );
+    assert!(ea.contains("waiting for another run") || eb.contains("waiting for another run"));
+    let status = ws.ok(&["status"]).stdout();
+    assert_eq!(status.matches(" fresh").count(), 4, "{status}");
+}
+
+#[test]
+fn no_wait_refuses_while_another_run_holds_the_workspace() {
+    let ws = Ws::generated(&slow_config());
+    let mut slow = ws
+        .cmd(&["run"])
+        .env("SLOW", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the slow stage to start", || {
+        ws.path().join("out.txt").exists()
+    });
+    let r = ws.run(&["run", "--no-wait"]);
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    assert_eq!(r.code(), 1);
+    assert!(
+        r.stderr().contains("another pneumo-pipeline run (pid "),
+        "{}",
+        r.stderr()
+    );
+}
