@@ -23,11 +23,11 @@ pub struct OutFile {
     pub blake3: String,
 }
 
-/// `entry.json`: the full key (so `status` can say why a later key differs) and the outputs.
+/// `entry.json`: which stage made the entry and its output files. The full key sits beside
+/// it in `key.json` (read only to explain why a later key differs: it lists every input).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntryMeta {
     pub stage: String,
-    pub key: StageKey,
     pub files: BTreeMap<String, OutFile>,
 }
 
@@ -139,9 +139,10 @@ impl Cache {
             .collect();
         let meta = EntryMeta {
             stage: stage.to_string(),
-            key: key.clone(),
             files: files?,
         };
+        let key_json = serde_json::to_vec(key).map_err(io::Error::other)?;
+        write_atomic(&pending.dir.join("key.json"), &key_json)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
         write_atomic(&pending.dir.join("entry.json"), &json)?;
         let target = self.entry_dir(&key.digest());
@@ -193,6 +194,12 @@ impl Cache {
             Some(why) => Lookup::Corrupt(why),
             None => Lookup::Hit(entry),
         }
+    }
+
+    /// The full key an entry was made with, if it is still cached and readable.
+    pub fn key_of(&self, digest: &str) -> Option<StageKey> {
+        let bytes = fs::read(self.entry_dir(digest).join("key.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Every entry digest in the cache.

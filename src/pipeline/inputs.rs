@@ -126,12 +126,15 @@ impl HashCache {
         workspace: &Path,
         roots: &[String],
     ) -> Result<InputSet, InputError> {
-        let mut found: Vec<(String, PathBuf, Stat)> = Vec::new();
+        // walking reads folder listings only; the stat calls, one per file, run in parallel
+        let mut listed: Vec<(String, PathBuf)> = Vec::new();
         for root in roots {
             let abs = workspace.join(root);
             if !abs.exists() {
                 return Err(InputError::Missing(root.clone()));
             }
+            // links are followed (data/chest_xray -> elsewhere, or linked split folders);
+            // walkdir stats only the links themselves, other entries come with their type
             let walker = walkdir::WalkDir::new(&abs)
                 .follow_links(true)
                 .into_iter()
@@ -144,20 +147,24 @@ impl HashCache {
                         .unwrap_or_else(|| abs.clone()),
                     source: e.into(),
                 })?;
-                if !entry.file_type().is_file() {
-                    continue;
+                let ft = entry.file_type();
+                if ft.is_file() {
+                    let rel = rel_key(
+                        root,
+                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
+                    );
+                    listed.push((rel, entry.into_path()));
                 }
-                let meta = entry.metadata().map_err(|e| InputError::Io {
-                    path: entry.path().to_path_buf(),
-                    source: e.into(),
-                })?;
-                let rel = rel_key(
-                    root,
-                    entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
-                );
-                found.push((rel, entry.into_path(), stat_of(&meta)));
             }
         }
+        let found: Vec<(String, PathBuf, Stat)> = listed
+            .into_par_iter()
+            .filter_map(|(rel, path)| match fs::metadata(&path) {
+                Ok(m) if m.is_file() => Some(Ok((rel, path, stat_of(&m)))),
+                Ok(_) => None,
+                Err(e) => Some(Err(InputError::Io { path, source: e })),
+            })
+            .collect::<Result<_, _>>()?;
         let hashed: Vec<Result<(String, Stat, String, bool), InputError>> = found
             .into_par_iter()
             .map(|(rel, abs, stat)| match self.entries.get(&rel) {

@@ -231,7 +231,8 @@ impl Engine<'_> {
         cache: &Cache,
         hashes: &mut HashCache,
     ) -> Freshness {
-        let cached = matches!(cache.lookup(digest, false), Lookup::Hit(_));
+        let lookup = cache.lookup(digest, false);
+        let cached = matches!(lookup, Lookup::Hit(_));
         let Some(locked) = locked else {
             let why = vec!["never run".to_string()];
             return if cached {
@@ -241,7 +242,7 @@ impl Engine<'_> {
             };
         };
         if locked.key == digest {
-            return match cache.lookup(digest, false) {
+            return match lookup {
                 Lookup::Hit(entry) => match self.materialized(decl, &entry, hashes) {
                     None => Freshness::Fresh,
                     Some(why) => Freshness::Cached { why: vec![why] },
@@ -262,10 +263,10 @@ impl Engine<'_> {
                 }
             };
         }
-        let why = match cache.lookup(&locked.key, false) {
-            Lookup::Hit(old) => key.why_changed(&old.meta.key),
-            _ => Vec::new(),
-        };
+        let why = cache
+            .key_of(&locked.key)
+            .map(|old| key.why_changed(&old))
+            .unwrap_or_default();
         let why = if why.is_empty() {
             vec!["key changed (the previous run's details are no longer cached)".into()]
         } else {
