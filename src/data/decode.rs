@@ -144,6 +144,18 @@ mod tests {
         assert_eq!(to8(0), 0);
     }
 
+    /// A CMYK JPEG written by Pillow 13 (`tests/fixtures/cmyk.jpeg`); Pillow's
+    /// `convert("L")` gives 221, 218, 216, 213 for its first pixels.
+    #[test]
+    fn cmyk_jpeg_decodes_to_pillows_gray() {
+        let bytes = include_bytes!("../../tests/fixtures/cmyk.jpeg");
+        let (facts, gray) = decode_gray(bytes, 1 << 20).unwrap();
+        assert_eq!((facts.width, facts.height), (16, 12));
+        for (got, want) in gray.pixels.iter().zip([221u8, 218, 216, 213]) {
+            assert!(got.abs_diff(want) <= 3, "{:?}", &gray.pixels[..4]);
+        }
+    }
+
     #[test]
     fn empty_and_text_are_named() {
         assert_eq!(decode_gray(b"", 1 << 20).unwrap_err(), DecodeError::Empty);
