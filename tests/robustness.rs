@@ -3,7 +3,7 @@
 mod common;
 
 use std::fs;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,9 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn kill_9_during_a_command_stage_then_run_again() {
-    let ws = Ws::generated(&slow_config());
-    let mut child = ws
+/// A `run` that is inside the slow stage when this returns.
+fn start_slow_run(ws: &Ws) -> Child {
+    let child = ws
         .cmd(&["run"])
         .env("SLOW", "1")
         .stderr(Stdio::null())
@@ -39,6 +38,13 @@ fn kill_9_during_a_command_stage_then_run_again() {
     wait_for("the slow stage to start", || {
         ws.path().join("out.txt").exists()
     });
+    child
+}
+
+#[test]
+fn kill_9_during_a_command_stage_then_run_again() {
+    let ws = Ws::generated(&slow_config());
+    let mut child = start_slow_run(&ws);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -113,15 +119,7 @@ fn two_concurrent_runs_both_finish_and_agree() {
 #[test]
 fn no_wait_refuses_while_another_run_holds_the_workspace() {
     let ws = Ws::generated(&slow_config());
-    let mut slow = ws
-        .cmd(&["run"])
-        .env("SLOW", "1")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the slow stage to start", || {
-        ws.path().join("out.txt").exists()
-    });
+    let mut slow = start_slow_run(&ws);
     let r = ws.run(&["run", "--no-wait"]);
     slow.kill().unwrap();
     slow.wait().unwrap();
