@@ -36,10 +36,11 @@ impl Drop for Bar {
 impl Reporter for Terminal {
     fn progress(&self, label: &str, total: u64) -> Box<dyn Progress + '_> {
         let bar = self.multi.add(ProgressBar::new(total));
-        let style =
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {pos}/{len} {elapsed} elapsed, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(label.to_string());
         Box::new(Bar(bar))
