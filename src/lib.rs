@@ -2,5 +2,6 @@
 //! classification. See ARCHITECTURE.md for the map.
 
 pub mod data;
+pub mod model;
 pub mod pipeline;
 pub mod stages;
