@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build pneumo-pipeline and run the default pipeline.yaml.
+# Set up libtorch (scripts/setup.sh), build pneumo-pipeline and run the default pipeline.yaml.
 # Links the development dataset (../shared/data/kermany-dev) to data/chest_xray when no
 # dataset is there yet; a real Kaggle download unpacked at data/chest_xray is used as is.
 set -euo pipefail
@@ -14,5 +14,7 @@ if [ ! -e data/chest_xray ]; then
     fi
 fi
 
-cargo build --release
+scripts/setup.sh
+# --workspace: the same build the tests use, so that nothing is compiled twice
+cargo build --release --workspace
 exec ./target/release/pneumo-pipeline run "$@"

@@ -1,3 +1,4 @@
-//! The network side: reading PyTorch checkpoints (and, next, the ResNet-18 trainer on tch).
+//! The network side that needs no libtorch: reading PyTorch checkpoints. The network itself
+//! lives in the `pneumo-torch` crate (crates/pneumo-torch), so this binary never loads libtorch.
 
 pub mod pth;

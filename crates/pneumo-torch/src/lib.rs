@@ -1,0 +1,6 @@
+//! The network of pneumo-pipeline on libtorch through tch: torchvision's ResNet-18 and
+//! loading torchvision-format weights. Kept out of the engine crate so that only the
+//! commands that train or score load libtorch.
+
+pub mod resnet;
+pub mod weights;

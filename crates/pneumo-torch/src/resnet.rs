@@ -1,0 +1,130 @@
+//! ResNet-18 exactly as torchvision builds it (`resnet18(num_classes=1)`), on libtorch
+//! through tch. Parameter names match a torchvision state_dict one for one
+//! (`layer2.0.downsample.1.running_var`), so `.pth` files load by name.
+
+use tch::Tensor;
+use tch::nn::{self, ModuleT};
+
+/// One 3x3 basic block: conv-bn-relu-conv-bn, plus the (projected) input, relu.
+#[derive(Debug)]
+struct BasicBlock {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding,
+        bias: false,
+        ws_init: nn::Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        },
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
+}
+
+impl BasicBlock {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        let downsample = (stride != 1 || c_in != c_out).then(|| {
+            let d = &p / "downsample";
+            (
+                conv(&d / "0", c_in, c_out, 1, stride, 0),
+                bn(&d / "1", c_out),
+            )
+        });
+        Self {
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, 1),
+            bn1: bn(&p / "bn1", c_out),
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, 1),
+            bn2: bn(&p / "bn2", c_out),
+            downsample,
+        }
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let ys = xs
+            .apply(&self.conv1)
+            .apply_t(&self.bn1, train)
+            .relu()
+            .apply(&self.conv2)
+            .apply_t(&self.bn2, train);
+        let shortcut = match &self.downsample {
+            Some((c, b)) => xs.apply(c).apply_t(b, train),
+            None => xs.shallow_clone(),
+        };
+        (shortcut + ys).relu()
+    }
+}
+
+/// torchvision's ResNet-18 with a `num_classes`-logit head.
+#[derive(Debug)]
+pub struct ResNet18 {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    layers: [Vec<BasicBlock>; 4],
+    fc: nn::Linear,
+}
+
+impl ResNet18 {
+    pub fn new(p: &nn::Path, num_classes: i64) -> Self {
+        let layer = |name: &str, c_in: i64, c_out: i64, stride: i64| {
+            let l = p / name;
+            vec![
+                BasicBlock::new(&l / "0", c_in, c_out, stride),
+                BasicBlock::new(&l / "1", c_out, c_out, 1),
+            ]
+        };
+        Self {
+            conv1: conv(p / "conv1", 3, 64, 7, 2, 3),
+            bn1: bn(p / "bn1", 64),
+            layers: [
+                layer("layer1", 64, 64, 1),
+                layer("layer2", 64, 128, 2),
+                layer("layer3", 128, 256, 2),
+                layer("layer4", 256, 512, 2),
+            ],
+            fc: nn::linear(p / "fc", 512, num_classes, Default::default()),
+        }
+    }
+
+    /// The last residual block's activations (Grad-CAM's target layer).
+    pub fn features_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        // xs: [B, 3, 224, 224]
+        let mut h = xs
+            .apply(&self.conv1) // [B, 64, 112, 112]
+            .apply_t(&self.bn1, train)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false); // [B, 64, 56, 56]
+        for layer in &self.layers {
+            for block in layer {
+                h = block.forward_t(&h, train);
+            }
+        }
+        h // [B, 512, 7, 7]
+    }
+
+    /// Logits from layer4 activations.
+    pub fn head(&self, features: &Tensor) -> Tensor {
+        features
+            .adaptive_avg_pool2d([1, 1]) // [B, 512, 1, 1]
+            .flatten(1, -1) // [B, 512]
+            .apply(&self.fc) // [B, num_classes]
+    }
+}
+
+impl ModuleT for ResNet18 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.head(&self.features_t(xs, train))
+    }
+}

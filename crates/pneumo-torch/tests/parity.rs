@@ -1,0 +1,99 @@
+//! Parity with PyTorch on `../shared/fixtures/torchvision-resnet18`: the same weights and
+//! input give the same logits, activations, loss and gradients. `cargo test parity`.
+
+use pneumo_torch::resnet::ResNet18;
+use pneumo_torch::weights::{self, safetensor};
+use safetensors::SafeTensors;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+struct Fixture {
+    vs: VarStore,
+    net: ResNet18,
+    x: Tensor,
+    expected: Vec<u8>,
+}
+
+impl Fixture {
+    fn load() -> Fixture {
+        tch::manual_seed(0);
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = ResNet18::new(&vs.root(), 1);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/torchvision-resnet18");
+        assert!(
+            dir.exists(),
+            "parity needs {} (the shared folder beside the repository)",
+            dir.display()
+        );
+        let loaded = weights::load(&mut vs, &dir.join("resnet18_num_classes1.pth")).unwrap();
+        assert_eq!(
+            (loaded.copied, loaded.kept_fresh.len()),
+            (vs.variables().len(), 0)
+        );
+        let input = std::fs::read(dir.join("input.safetensors")).unwrap();
+        let x = safetensor(&SafeTensors::deserialize(&input).unwrap(), "x").unwrap();
+        let expected = std::fs::read(dir.join("expected.safetensors")).unwrap();
+        Fixture {
+            vs,
+            net,
+            x,
+            expected,
+        }
+    }
+
+    fn want(&self, name: &str) -> Tensor {
+        safetensor(&SafeTensors::deserialize(&self.expected).unwrap(), name).unwrap()
+    }
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+fn rel(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).norm().double_value(&[]) / b.norm().double_value(&[])
+}
+
+#[test]
+fn parity_eval_logits_and_layer4() {
+    let f = Fixture::load();
+    let (logits, layer4) = tch::no_grad(|| {
+        let feats = f.net.features_t(&f.x, false);
+        (f.net.head(&feats), feats)
+    });
+    let d = max_abs(&logits, &f.want("logits_eval"));
+    assert!(d < 1e-4, "logits_eval differ by {d}");
+    let r = rel(&layer4, &f.want("layer4_eval"));
+    println!("logits_eval max |diff| {d:.2e}, layer4_eval relative {r:.2e}");
+    assert!(r < 1e-4, "layer4_eval relative error {r}");
+}
+
+#[test]
+fn parity_train_logits_loss_and_gradients() {
+    let f = Fixture::load();
+    let logits = f.net.forward_t(&f.x, true);
+    let d = max_abs(&logits, &f.want("logits_train"));
+    assert!(d < 1e-4, "logits_train differ by {d}");
+    let labels = Tensor::from_slice(&[0f32, 0., 1., 1.]).view([4, 1]);
+    let loss = logits.binary_cross_entropy_with_logits::<Tensor>(
+        &labels,
+        None,
+        None,
+        tch::Reduction::Mean,
+    );
+    let dl = max_abs(&loss.view([1]), &f.want("loss"));
+    println!("logits_train max |diff| {d:.2e}, loss |diff| {dl:.2e}");
+    assert!(dl < 1e-5, "loss differs by {dl}");
+    loss.backward();
+    let vars = f.vs.variables();
+    for (name, want) in [
+        ("fc.weight", "grad_fc_weight"),
+        ("conv1.weight", "grad_conv1_weight"),
+    ] {
+        let r = rel(&vars[name].grad(), &f.want(want));
+        println!("{name} gradient relative error {r:.2e}");
+        assert!(r < 1e-3, "{name} gradient relative error {r}");
+    }
+    assert_eq!(logits.kind(), Kind::Float);
+}
