@@ -1,0 +1,94 @@
+//! `cargo bench -p pneumo-torch --bench throughput`: ResNet-18 training and inference
+//! images/s on random input, the protocol of `../shared/tools/torch_reference.py --runs
+//! throughput` (one logit, BCE-with-logits, SGD lr 1e-3 momentum 0.9; on the CPU batch 32 at
+//! 224 and 128 px, 2 warm-up steps then 3 timed). Run the peer in the same session to compare.
+
+use std::time::Instant;
+
+use pneumo_torch::resnet::ResNet18;
+use tch::nn::{ModuleT, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let device = Device::cuda_if_available();
+    let (warm, timed) = if device.is_cuda() { (10, 50) } else { (2, 3) };
+    println!(
+        "device {device:?}, libtorch threads {}",
+        tch::get_num_threads()
+    );
+    println!("| case | train img/s | infer img/s |");
+    println!("|---|---:|---:|");
+    for (batch, px, cl) in [
+        (32i64, 224i64, false),
+        (32, 224, true),
+        (32, 128, false),
+        (32, 128, true),
+    ] {
+        tch::manual_seed(0);
+        let vs = VarStore::new(device);
+        let net = ResNet18::new(&vs.root(), 1);
+        if cl {
+            for (_, mut v) in vs.variables() {
+                if v.dim() == 4 {
+                    let c = channels_last(&v);
+                    tch::no_grad(|| v.set_data(&c));
+                }
+            }
+        }
+        let mut opt = tch::nn::Sgd {
+            momentum: 0.9,
+            ..Default::default()
+        }
+        .build(&vs, 1e-3)
+        .expect("optimizer");
+        let mut x = Tensor::randn([batch, 3, px, px], (Kind::Float, device));
+        if cl {
+            x = channels_last(&x);
+        }
+        let y = Tensor::randint(2, [batch, 1], (Kind::Float, device));
+        let mut step = || {
+            let loss = net
+                .forward_t(&x, true)
+                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean);
+            opt.backward_step(&loss);
+        };
+        for _ in 0..warm {
+            step();
+        }
+        sync(device);
+        let t = Instant::now();
+        for _ in 0..timed {
+            step();
+        }
+        sync(device);
+        let train = (batch * timed) as f64 / t.elapsed().as_secs_f64();
+        let infer = tch::no_grad(|| {
+            for _ in 0..warm {
+                let _ = net.forward_t(&x, false);
+            }
+            sync(device);
+            let t = Instant::now();
+            for _ in 0..timed {
+                let _ = net.forward_t(&x, false);
+            }
+            sync(device);
+            (batch * timed) as f64 / t.elapsed().as_secs_f64()
+        });
+        let layout = if cl { "channels-last" } else { "contiguous" };
+        println!("| batch {batch}, {px} px, fp32, {layout} | {train:.1} | {infer:.1} |");
+    }
+}
+
+/// NCHW values with NHWC strides: the layout PyTorch calls channels_last.
+fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
