@@ -2,5 +2,6 @@
 //! loading torchvision-format weights. Kept out of the engine crate so that only the
 //! commands that train or score load libtorch.
 
+pub mod gradcam;
 pub mod resnet;
 pub mod weights;

@@ -1,6 +1,7 @@
 //! Parity with PyTorch on `../shared/fixtures/torchvision-resnet18`: the same weights and
 //! input give the same logits, activations, loss and gradients. `cargo test parity`.
 
+use pneumo_torch::gradcam::{grad_cam, upsample_normalised};
 use pneumo_torch::resnet::ResNet18;
 use pneumo_torch::weights::{self, safetensor};
 use safetensors::SafeTensors;
@@ -96,4 +97,22 @@ fn parity_train_logits_loss_and_gradients() {
         assert!(r < 1e-3, "{name} gradient relative error {r}");
     }
     assert_eq!(logits.kind(), Kind::Float);
+}
+
+#[test]
+fn parity_gradcam_on_layer4() {
+    let f = Fixture::load();
+    let x_before = f.x.copy();
+    let cam = grad_cam(&f.net, &f.x).unwrap();
+    assert_eq!(cam.size(), [4, 7, 7]);
+    let r = rel(&cam, &f.want("gradcam_eval"));
+    println!("gradcam_eval relative error {r:.2e}");
+    assert!(r < 1e-3, "gradcam_eval relative error {r}");
+    // the input is untouched and no parameter gradient was accumulated
+    assert_eq!(max_abs(&f.x, &x_before), 0.0);
+    assert!(!f.vs.variables()["fc.weight"].grad().defined());
+    let up = upsample_normalised(&cam, 224, 224);
+    assert_eq!(up.size(), [4, 224, 224]);
+    let (lo, hi) = (up.min().double_value(&[]), up.max().double_value(&[]));
+    assert!(lo >= 0.0 && (hi - 1.0).abs() < 1e-6, "{lo}..{hi}");
 }
