@@ -3,6 +3,7 @@
 pub mod index;
 pub mod preprocess;
 pub mod split;
+pub mod train;
 
 use crate::pipeline::stage::Registry;
 
@@ -12,5 +13,6 @@ pub fn registry() -> Registry {
     r.register(Box::new(index::Index));
     r.register(Box::new(split::Split));
     r.register(Box::new(preprocess::Preprocess));
+    r.register(Box::new(train::Train));
     r
 }

@@ -189,3 +189,41 @@ fn write_index(path: &std::path::Path, rows: &[ManifestRow]) -> anyhow::Result<(
     ])?;
     write_parquet(path, &mut df)
 }
+
+/// One cached image: its row in `images.u8` and what the index says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedImage {
+    pub row: usize,
+    pub path: String,
+    pub label: String,
+}
+
+/// Reads a preprocess output folder: its metadata, rows and pixels.
+pub fn read_cache(dir: &std::path::Path) -> anyhow::Result<(CacheMeta, Vec<CachedImage>, Vec<u8>)> {
+    let meta: CacheMeta = serde_json::from_slice(
+        &fs::read(dir.join(META))
+            .with_context(|| format!("reading {}", dir.join(META).display()))?,
+    )?;
+    let df = crate::data::table::read_parquet(&dir.join(INDEX))?;
+    let paths = crate::data::table::required_strings(&df, "path")?;
+    let labels = crate::data::table::required_strings(&df, "label")?;
+    let rows = paths
+        .into_iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(row, (path, label))| CachedImage { row, path, label })
+        .collect::<Vec<_>>();
+    let pixels = fs::read(dir.join(IMAGES))
+        .with_context(|| format!("reading {}", dir.join(IMAGES).display()))?;
+    let want = meta.count * meta.height as usize * meta.width as usize;
+    if pixels.len() != want || rows.len() != meta.count {
+        anyhow::bail!(
+            "{}: {} bytes and {} rows, meta.json says {} images",
+            dir.display(),
+            pixels.len(),
+            rows.len(),
+            meta.count
+        );
+    }
+    Ok((meta, rows, pixels))
+}

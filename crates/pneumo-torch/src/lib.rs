@@ -2,6 +2,8 @@
 //! loading torchvision-format weights. Kept out of the engine crate so that only the
 //! commands that train or score load libtorch.
 
+pub mod dataset;
 pub mod gradcam;
 pub mod resnet;
+pub mod train;
 pub mod weights;

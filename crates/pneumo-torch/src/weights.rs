@@ -103,3 +103,15 @@ pub fn safetensor(st: &safetensors::SafeTensors<'_>, name: &str) -> anyhow::Resu
     };
     Ok(t)
 }
+
+/// Saves every variable as safetensors under its torchvision name (contiguous NCHW, so
+/// PyTorch's `load_state_dict` and [`load`] read it back whatever layout training used).
+pub fn save(vs: &VarStore, path: &Path) -> anyhow::Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Tensor::write_safetensors(&named, path).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,86 @@
+//! The train stage on real data at a small size: it runs the pneumo-torch worker, writes its
+//! outputs, is deterministic on the CPU, and is keyed like every stage.
+
+mod common;
+
+use std::fs;
+
+use common::Ws;
+
+const CONFIG: &str = "\
+stages:
+  index:
+    kind: index
+  split:
+    kind: split
+    needs: [index]
+  preprocess:
+    kind: preprocess
+    needs: [index]
+    params: {size: 64}
+  train:
+    kind: train
+    needs: [split, preprocess]
+    params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}
+";
+
+fn workspace() -> Ws {
+    let ws = Ws::linked(CONFIG, &common::kermany_dev());
+    let worker = std::path::Path::new(common::BIN).with_file_name("pneumo-torch");
+    assert!(
+        worker.exists(),
+        "{} is missing: run the workspace's tests (cargo test --workspace)",
+        worker.display()
+    );
+    ws
+}
+
+#[test]
+fn train_stage_writes_history_checkpoints_and_is_deterministic() {
+    let a = workspace();
+    let r = a.ok(&["run"]);
+    assert!(
+        r.stages("ran").contains(&"train".to_string()),
+        "{}",
+        r.stderr()
+    );
+    let out = a.path().join("build/train");
+    let history = fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 3, "{history}"); // header + evaluations at 4 and 8
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["iterations"], 8);
+    assert_eq!(summary["stop_reason"], "reached max_iterations (8)");
+    let card: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(card["input_side"], 64);
+    assert_eq!(card["threshold"], 0.5);
+    // the checkpoint holds every torchvision tensor name, readable without libtorch
+    let bytes = fs::read(out.join("best.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("fc.weight").unwrap().shape(), [1, 512]);
+    assert_eq!(
+        st.tensor("layer4.1.bn2.running_var").unwrap().shape(),
+        [512]
+    );
+
+    let b = workspace();
+    b.ok(&["run"]);
+    let again = fs::read_to_string(b.path().join("build/train/history.csv")).unwrap();
+    let strip = |h: &str| -> Vec<String> {
+        h.lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(k, _)| k).to_string())
+            .collect()
+    };
+    assert_eq!(
+        strip(&history),
+        strip(&again),
+        "two CPU runs with one seed must agree (seconds aside)"
+    );
+
+    let second = a.ok(&["run"]);
+    assert!(second.stages("ran").is_empty());
+    a.edit_config("seed: 3", "seed: 4");
+    let third = a.ok(&["run"]);
+    assert_eq!(third.stages("ran"), ["train"]);
+}
