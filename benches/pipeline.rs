@@ -200,7 +200,7 @@ fn noop_run(tmp: &Path) {
     fs::remove_file(ws.join(".pneumo/state/hashes.tsv")).expect("stat cache");
     let rehash = run();
     println!(
-        "\n## Engine on kermany-dev (5,232 images), default pipeline.yaml, wall time incl. process start\n"
+        "\n## Engine on kermany-dev (5,232 images), default pipeline.yaml's data stages, wall time incl. process start\n"
     );
     println!("| run | ms |");
     println!("|---|---:|");
