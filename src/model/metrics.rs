@@ -8,6 +8,7 @@ pub struct Binary {
     pub tp: usize,
     pub fp: usize,
     pub tn: usize,
+    #[serde(rename = "fn")]
     pub fn_: usize,
     pub accuracy: f64,
     pub precision: f64,
