@@ -84,3 +84,52 @@ fn train_stage_writes_history_checkpoints_and_is_deterministic() {
     let third = a.ok(&["run"]);
     assert_eq!(third.stages("ran"), ["train"]);
 }
+
+#[test]
+fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
+    let ws = workspace();
+    ws.edit_config("max_iterations: 8", "max_iterations: 100000");
+    ws.edit_config("patience: 5", "patience: 100000");
+    let mut child = ws
+        .cmd(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // wait until the worker is training (it has written its first checkpoint)
+    let tmp = ws.path().join(".pneumo/cache/v1/tmp");
+    loop {
+        let training = fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("out/best.safetensors").exists());
+        if training {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 120, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the orphaned worker notices and exits: no process keeps the workspace's temp folder open
+    let gone = std::time::Instant::now();
+    loop {
+        let out = std::process::Command::new("pgrep")
+            .args([
+                "-f",
+                &format!("pneumo-torch train --workspace {}", ws.path().display()),
+            ])
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            break;
+        }
+        assert!(gone.elapsed().as_secs() < 10, "the worker outlived its run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ws.edit_config("max_iterations: 100000", "max_iterations: 8");
+    let r = ws.ok(&["run"]);
+    assert_eq!(r.stages("ran"), ["train"]);
+    assert!(ws.path().join("build/train/history.csv").exists());
+}

@@ -57,7 +57,25 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
+/// Exits when the process that started this worker dies (e.g. `kill -9` of a run), instead
+/// of training on as an orphan into a temp folder the next run deletes.
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!(
+                    "pneumo-torch: the pipeline run that started this worker is gone; stopping"
+                );
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    exit_with_parent();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
