@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use pneumo_torch::resnet::ResNet18;
+use pneumo_torch::resnet::{ResNet18, channels_last, to_channels_last};
 use tch::nn::{ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 
@@ -31,12 +31,7 @@ fn main() {
         let vs = VarStore::new(device);
         let net = ResNet18::new(&vs.root(), 1);
         if cl {
-            for (_, mut v) in vs.variables() {
-                if v.dim() == 4 {
-                    let c = channels_last(&v);
-                    tch::no_grad(|| v.set_data(&c));
-                }
-            }
+            to_channels_last(&vs);
         }
         let mut opt = tch::nn::Sgd {
             momentum: 0.9,
@@ -80,11 +75,6 @@ fn main() {
         let layout = if cl { "channels-last" } else { "contiguous" };
         println!("| batch {batch}, {px} px, fp32, {layout} | {train:.1} | {infer:.1} |");
     }
-}
-
-/// NCHW values with NHWC strides: the layout PyTorch calls channels_last.
-fn channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 fn sync(device: Device) {

@@ -8,6 +8,8 @@ use tch::{Device, Kind, Tensor};
 
 use pneumo_pipeline::stages::{preprocess, split};
 
+use crate::resnet::channels_last;
+
 /// Cached images by role, each with its row in the pixel buffer and its label (1 = pneumonia).
 pub struct Dataset {
     pixels: Vec<u8>,
@@ -74,9 +76,4 @@ impl Dataset {
             Tensor::from_slice(&y).view([b, 1]).to_device(device),
         )
     }
-}
-
-/// NCHW values with NHWC strides (PyTorch's channels_last; tch 0.24 has no API for it).
-pub fn channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }

@@ -3,7 +3,7 @@
 //! (`layer2.0.downsample.1.running_var`), so `.pth` files load by name.
 
 use tch::Tensor;
-use tch::nn::{self, ModuleT};
+use tch::nn::{self, ModuleT, VarStore};
 
 /// One 3x3 basic block: conv-bn-relu-conv-bn, plus the (projected) input, relu.
 #[derive(Debug)]
@@ -126,5 +126,21 @@ impl ResNet18 {
 impl ModuleT for ResNet18 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.head(&self.features_t(xs, train))
+    }
+}
+
+/// NCHW values with NHWC strides: PyTorch's channels_last, which oneDNN's fast convolutions
+/// want (tch 0.24 has no memory-format API, so the layout is built by permuting).
+pub fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Puts every convolution weight of `vs` in the channels-last layout.
+pub fn to_channels_last(vs: &VarStore) {
+    for (_, mut v) in vs.variables() {
+        if v.dim() == 4 {
+            let c = channels_last(&v);
+            tch::no_grad(|| v.set_data(&c));
+        }
     }
 }

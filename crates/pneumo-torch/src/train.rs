@@ -16,8 +16,8 @@ use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::model::metrics::{self, Binary};
 use pneumo_pipeline::stages::train::{BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
 
-use crate::dataset::{Dataset, channels_last};
-use crate::resnet::ResNet18;
+use crate::dataset::Dataset;
+use crate::resnet::{ResNet18, to_channels_last};
 use crate::weights;
 
 /// One evaluation: a row of history.csv.
@@ -95,12 +95,7 @@ pub fn train(
             loaded.copied, p.weights, loaded.kept_fresh
         );
     }
-    for (_, mut v) in vs.variables() {
-        if v.dim() == 4 {
-            let c = channels_last(&v);
-            tch::no_grad(|| v.set_data(&c));
-        }
-    }
+    to_channels_last(&vs);
     let mut opt = tch::nn::Sgd {
         momentum: p.momentum,
         wd: p.weight_decay,
