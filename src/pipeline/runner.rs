@@ -96,12 +96,22 @@ impl Engine<'_> {
         })
     }
 
+    /// The stat cache is an optimisation: failing to write it costs re-hashing next time.
+    fn save_hashes(&self, hashes: &mut HashCache) {
+        if let Err(e) = hashes.save() {
+            self.reporter.warn(&format!(
+                "could not save the file-hash cache ({}): the next run re-hashes its inputs",
+                e
+            ));
+        }
+    }
+
     /// Decides, for every selected stage, whether it is fresh and why not.
     pub fn plan(&self, sel: &Selection) -> anyhow::Result<Vec<Planned>> {
         let mut hashes = HashCache::load(&self.hash_cache_path());
         let lock = self.load_lock();
         let plan = self.plan_with(sel, &mut hashes, &lock)?;
-        hashes.save().ok();
+        self.save_hashes(&mut hashes);
         Ok(plan)
     }
 
@@ -319,7 +329,7 @@ impl Engine<'_> {
         let mut hashes = HashCache::load(&self.hash_cache_path());
         let mut lock = self.load_lock();
         let plan = self.plan_with(sel, &mut hashes, &lock)?;
-        hashes.save().ok();
+        self.save_hashes(&mut hashes);
         let mut results = Vec::new();
         let mut entries: BTreeMap<String, PathBuf> = BTreeMap::new();
         for p in plan {
@@ -361,7 +371,7 @@ impl Engine<'_> {
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
-        hashes.save().ok();
+        self.save_hashes(&mut hashes);
         Ok(results)
     }
 
