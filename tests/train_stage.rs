@@ -50,7 +50,7 @@ fn train_stage_writes_history_checkpoints_and_is_deterministic() {
     let summary: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["iterations"], 8);
-    assert_eq!(summary["stop_reason"], "reached max_iterations (8)");
+    assert_eq!(summary["stop_reason"], "reached the iteration budget (8)");
     let card: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("model.json")).unwrap()).unwrap();
     assert_eq!(card["input_side"], 64);
@@ -67,14 +67,9 @@ fn train_stage_writes_history_checkpoints_and_is_deterministic() {
     let b = workspace();
     b.ok(&["run"]);
     let again = fs::read_to_string(b.path().join("build/train/history.csv")).unwrap();
-    let strip = |h: &str| -> Vec<String> {
-        h.lines()
-            .map(|l| l.rsplit_once(',').map_or(l, |(k, _)| k).to_string())
-            .collect()
-    };
     assert_eq!(
-        strip(&history),
-        strip(&again),
+        strip_seconds(&history),
+        strip_seconds(&again),
         "two CPU runs with one seed must agree (seconds aside)"
     );
 
@@ -85,11 +80,81 @@ fn train_stage_writes_history_checkpoints_and_is_deterministic() {
     assert_eq!(third.stages("ran"), ["train"]);
 }
 
+fn strip_seconds(h: &str) -> Vec<String> {
+    h.lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(k, _)| k).to_string())
+        .collect()
+}
+
+/// The careful options (AdamW, one-cycle, balanced sampler, augmentation, AUC monitor,
+/// pos_weight) through a crash and a resume: the resumed run ends exactly where an
+/// uninterrupted one does.
+#[test]
+fn crashed_training_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run() {
+    let careful = "params: {batch_size: 16, eval_every: 2, max_iterations: 8, patience: 50, seed: 3, \
+        optimizer: adamw, lr: 0.0003, weight_decay: 0.01, schedule: onecycle, sampler: balanced, \
+        monitor: auc, pos_weight: 0.5, augment: {rotate: 7, scale: 0.1, shift: 0.05, brightness: 0.1, contrast: 0.1}}";
+    let whole = workspace();
+    whole.edit_config(
+        "params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}",
+        careful,
+    );
+    whole.ok(&["run"]);
+
+    let crashed = workspace();
+    crashed.edit_config(
+        "params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}",
+        careful,
+    );
+    let out = crashed
+        .cmd(&["run"])
+        .env("PNEUMO_TORCH_CRASH_AFTER_ITERATION", "5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the worker was told to abort");
+    let ckpts: Vec<String> = fs::read_dir(crashed.path().join(".pneumo/scratch"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ckpts, ["ckpt-4"], "evaluations at 2 and 4, the newest kept");
+
+    let r = crashed.ok(&["run"]);
+    assert!(
+        r.stderr()
+            .contains("resuming from the checkpoint at iteration 4"),
+        "{}",
+        r.stderr()
+    );
+    let read = |ws: &Ws, f: &str| fs::read(ws.path().join("build/train").join(f)).unwrap();
+    let history = String::from_utf8(read(&whole, "history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 5, "{history}");
+    assert_eq!(
+        strip_seconds(&history),
+        strip_seconds(&String::from_utf8(read(&crashed, "history.csv")).unwrap())
+    );
+    assert!(read(&whole, "best.safetensors") == read(&crashed, "best.safetensors"));
+    assert!(read(&whole, "latest.safetensors") == read(&crashed, "latest.safetensors"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&read(&crashed, "summary.json")).unwrap();
+    assert_eq!(summary["resumed_from"], 4);
+    assert_eq!(summary["monitor"], "auc");
+    // a success leaves no checkpoints behind
+    assert_eq!(
+        fs::read_dir(crashed.path().join(".pneumo/scratch"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
 #[test]
 fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
     let ws = workspace();
     ws.edit_config("max_iterations: 8", "max_iterations: 100000");
     ws.edit_config("patience: 5", "patience: 100000");
+    ws.edit_config("eval_every: 4", "eval_every: 1");
     let mut child = ws
         .cmd(&["run"])
         .stderr(std::process::Stdio::null())
@@ -97,13 +162,19 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
         .unwrap();
     let start = std::time::Instant::now();
     // wait until the worker is training (it has written its first checkpoint)
-    let tmp = ws.path().join(".pneumo/cache/v1/tmp");
+    let scratch = ws.path().join(".pneumo/scratch");
     loop {
-        let training = fs::read_dir(&tmp)
+        let training = fs::read_dir(&scratch)
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.path().join("out/best.safetensors").exists());
+            .any(|e| {
+                fs::read_dir(e.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|c| c.file_name().to_string_lossy().starts_with("ckpt-"))
+            });
         if training {
             break;
         }
@@ -128,8 +199,11 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
         assert!(gone.elapsed().as_secs() < 10, "the worker outlived its run");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // the same params resume from the checkpoint; other params start over
     ws.edit_config("max_iterations: 100000", "max_iterations: 8");
+    ws.edit_config("eval_every: 1", "eval_every: 4");
     let r = ws.ok(&["run"]);
     assert_eq!(r.stages("ran"), ["train"]);
+    assert!(!r.stderr().contains("resuming"), "{}", r.stderr());
     assert!(ws.path().join("build/train/history.csv").exists());
 }

@@ -1,5 +1,7 @@
-//! The network side that needs no libtorch: reading PyTorch checkpoints. The network itself
-//! lives in the `pneumo-torch` crate (crates/pneumo-torch), so this binary never loads libtorch.
+//! The model side that needs no libtorch: reading PyTorch checkpoints, metrics and their
+//! statistics. The network itself lives in the `pneumo-torch` crate (crates/pneumo-torch), so
+//! this binary never loads libtorch.
 
 pub mod metrics;
 pub mod pth;
+pub mod stats;

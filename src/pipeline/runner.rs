@@ -385,6 +385,8 @@ impl Engine<'_> {
     ) -> anyhow::Result<()> {
         let pending = cache.begin(&p.key)?;
         let out_dir = pending.out_dir();
+        // survives a killed run (unlike out_dir), so a stage can resume; keyed like the run
+        let scratch = self.workspace.join(".pneumo/scratch").join(&p.key);
         match &decl.kind {
             StageKind::Builtin(kind) => {
                 let stage = self
@@ -403,6 +405,7 @@ impl Engine<'_> {
                     workspace: self.workspace,
                     params: &decl.params,
                     out_dir: &out_dir,
+                    scratch_dir: &scratch,
                     inputs: &p.inputs,
                     upstream,
                     reporter: self.reporter,
@@ -417,6 +420,10 @@ impl Engine<'_> {
             .commit(pending, &decl.name, &p.full_key)
             .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
         self.materialize(decl, &entry)?;
+        if let Err(e) = remove_path(&scratch) {
+            self.reporter
+                .warn(&format!("could not remove {}: {e:#}", scratch.display()));
+        }
         self.record(lock, decl, p, &entry)
     }
 
@@ -553,6 +560,8 @@ impl Engine<'_> {
                 n += 1;
             }
         }
+        // checkpoints of interrupted runs (a `run` would have resumed from them)
+        remove_path(&self.workspace.join(".pneumo/scratch")).context("removing .pneumo/scratch")?;
         Ok((n, bytes))
     }
 }

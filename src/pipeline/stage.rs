@@ -74,6 +74,9 @@ pub struct StageContext<'a> {
     pub params: &'a Value,
     /// Empty folder the stage writes its outputs into; committed to the cache on success.
     pub out_dir: &'a Path,
+    /// Per-key folder that survives a failed or killed run and is removed after a successful
+    /// one (checkpoints to resume from). Not created until the stage creates it.
+    pub scratch_dir: &'a Path,
     /// Hashed input files (from [`Stage::inputs`]).
     pub inputs: &'a InputSet,
     /// Output folders of the upstream stages, by kind.

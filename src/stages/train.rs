@@ -42,6 +42,61 @@ pub struct TrainParams {
     /// Decision threshold on the pneumonia probability for validation metrics.
     #[serde(default = "d_threshold")]
     pub threshold: f64,
+    /// `sgd` (the write-up) or `adamw` (betas 0.9, 0.999; eps 1e-8; decoupled weight decay).
+    #[serde(default = "d_optimizer")]
+    pub optimizer: String,
+    /// Learning-rate schedule over the run: `constant`, `cosine` (to 0) or `onecycle`
+    /// (PyTorch's OneCycleLR defaults: 30% warm-up from lr/25, cosine down to lr/25e4).
+    #[serde(default = "d_schedule")]
+    pub schedule: String,
+    /// Bound in passes over the train role; the run stops at whichever of this and
+    /// `max_iterations` comes first. `null`: no epoch bound.
+    #[serde(default)]
+    pub epochs: Option<f64>,
+    /// Weight of the pneumonia term in the loss (BCE's pos_weight); below 1 counters the
+    /// 3:1 pneumonia majority (n_normal / n_pneumonia balances it).
+    #[serde(default = "d_one")]
+    pub pos_weight: f64,
+    /// `shuffle` (each epoch a permutation) or `balanced` (each image drawn from either class
+    /// with probability 1/2, with replacement).
+    #[serde(default = "d_sampler")]
+    pub sampler: String,
+    /// Validation metric for best checkpoint and early stopping: `f1` (the write-up) or `auc`.
+    #[serde(default = "d_monitor")]
+    pub monitor: String,
+    /// Light augmentation on each training batch; all zero (the default) is none.
+    #[serde(default)]
+    pub augment: Augment,
+}
+
+/// Random per-image changes, uniform in +-value. Horizontal flip is off by default: it moves
+/// the heart to the other side, which no real frontal film shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Rotation, degrees.
+    #[serde(default)]
+    pub rotate: f64,
+    /// Zoom, as a fraction (0.1: 0.9x to 1.1x).
+    #[serde(default)]
+    pub scale: f64,
+    /// Translation, as a fraction of the side.
+    #[serde(default)]
+    pub shift: f64,
+    /// Brightness offset, in [0, 1] intensity units.
+    #[serde(default)]
+    pub brightness: f64,
+    /// Contrast, as a fraction (0.1: 0.9x to 1.1x).
+    #[serde(default)]
+    pub contrast: f64,
+    #[serde(default)]
+    pub hflip: bool,
+}
+
+impl Augment {
+    pub fn is_off(&self) -> bool {
+        *self == Augment::default()
+    }
 }
 
 fn d_batch() -> usize {
@@ -68,6 +123,21 @@ fn d_device() -> String {
 fn d_threshold() -> f64 {
     0.5
 }
+fn d_one() -> f64 {
+    1.0
+}
+fn d_optimizer() -> String {
+    "sgd".into()
+}
+fn d_schedule() -> String {
+    "constant".into()
+}
+fn d_sampler() -> String {
+    "shuffle".into()
+}
+fn d_monitor() -> String {
+    "f1".into()
+}
 
 /// Outputs of the worker.
 pub const HISTORY: &str = "history.csv";
@@ -84,7 +154,8 @@ impl Stage for Train {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: own optimizer step, per-epoch permutations, resume checkpoints
+        2
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {
@@ -99,11 +170,26 @@ impl Stage for Train {
                 "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
             );
         }
-        if !["cpu", "cuda", "auto"].contains(&p.device.as_str()) {
-            return Err(format!(
-                "invalid value `device`: `{}` (expected cpu, cuda or auto)",
-                p.device
-            ));
+        for (name, value, allowed) in [
+            ("device", &p.device, &["cpu", "cuda", "auto"][..]),
+            ("optimizer", &p.optimizer, &["sgd", "adamw"][..]),
+            (
+                "schedule",
+                &p.schedule,
+                &["constant", "cosine", "onecycle"][..],
+            ),
+            ("sampler", &p.sampler, &["shuffle", "balanced"][..]),
+            ("monitor", &p.monitor, &["f1", "auc"][..]),
+        ] {
+            if !allowed.contains(&value.as_str()) {
+                return Err(format!(
+                    "invalid value `{name}`: `{value}` (expected {})",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
+            return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
         }
         Ok(v)
     }
@@ -127,6 +213,8 @@ impl Stage for Train {
             .arg(ctx.upstream("preprocess")?)
             .arg("--out")
             .arg(ctx.out_dir)
+            .arg("--resume")
+            .arg(ctx.scratch_dir)
             .arg("--params")
             .arg(serde_json::to_string(ctx.params)?)
             .stdout(std::io::stderr())

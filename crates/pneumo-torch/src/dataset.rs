@@ -50,19 +50,41 @@ impl Dataset {
         self.roles.get(role).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The u8 pixels and labels of `items`, gathered into one buffer (CPU only, so a loader
+    /// thread can do it ahead of the network).
+    pub fn gather(&self, items: &[(usize, f32)]) -> Host {
+        let n = (self.side * self.side) as usize;
+        let mut pixels = Vec::with_capacity(items.len() * n);
+        for &(row, _) in items {
+            pixels.extend_from_slice(&self.pixels[row * n..(row + 1) * n]);
+        }
+        Host {
+            pixels,
+            labels: items.iter().map(|&(_, y)| y).collect(),
+        }
+    }
+
     /// `x`: `[B, 3, side, side]` float, normalised, channels-last strides; `y`: `[B, 1]`.
     pub fn batch(&self, items: &[(usize, f32)], device: Device) -> (Tensor, Tensor) {
-        let n = (self.side * self.side) as usize;
-        let mut buf = Vec::with_capacity(items.len() * n);
-        for &(row, _) in items {
-            buf.extend_from_slice(&self.pixels[row * n..(row + 1) * n]);
-        }
-        let b = items.len() as i64;
-        let gray = Tensor::from_slice(&buf)
+        self.tensors(&self.gather(items), device, None)
+    }
+
+    /// Tensors of a gathered batch on `device`, augmented when `augment` is given.
+    pub fn tensors(
+        &self,
+        host: &Host,
+        device: Device,
+        augment: Option<&Augmentation>,
+    ) -> (Tensor, Tensor) {
+        let b = host.labels.len() as i64;
+        let mut gray = Tensor::from_slice(&host.pixels)
             .view([b, 1, self.side, self.side])
             .to_device(device)
             .to_kind(Kind::Float)
             / 255.0;
+        if let Some(a) = augment {
+            gray = a.apply(&gray);
+        }
         let mean = Tensor::from_slice(&self.mean.map(|v| v as f32))
             .view([1, 3, 1, 1])
             .to_device(device);
@@ -70,10 +92,45 @@ impl Dataset {
             .view([1, 3, 1, 1])
             .to_device(device);
         let x = (gray.expand([b, 3, self.side, self.side], false) - mean) / std;
-        let y: Vec<f32> = items.iter().map(|&(_, y)| y).collect();
         (
             channels_last(&x),
-            Tensor::from_slice(&y).view([b, 1]).to_device(device),
+            Tensor::from_slice(&host.labels)
+                .view([b, 1])
+                .to_device(device),
         )
+    }
+}
+
+/// A batch gathered on the host: `B * side * side` u8 pixels and `B` labels.
+pub struct Host {
+    pub pixels: Vec<u8>,
+    pub labels: Vec<f32>,
+}
+
+/// Per-image affine warps and intensity changes, drawn on the host from the run's seed.
+pub struct Augmentation {
+    /// `[B, 2, 3]` row-major: output -> input sampling coordinates in [-1, 1].
+    pub theta: Vec<f32>,
+    /// `[B, 2]`: contrast factor, brightness offset (in [0, 1] intensity units).
+    pub intensity: Vec<f32>,
+}
+
+impl Augmentation {
+    fn apply(&self, gray: &Tensor) -> Tensor {
+        let b = gray.size()[0];
+        let device = gray.device();
+        let theta = Tensor::from_slice(&self.theta)
+            .view([b, 2, 3])
+            .to_device(device);
+        let grid = Tensor::affine_grid_generator(&theta, gray.size(), false);
+        // bilinear, zeros outside (a black border, as on many films), align_corners false
+        let warped = gray.grid_sampler(&grid, 0, 0, false);
+        let ib = Tensor::from_slice(&self.intensity)
+            .view([b, 2, 1, 1])
+            .to_device(device);
+        let contrast = ib.narrow(1, 0, 1);
+        let brightness = ib.narrow(1, 1, 1);
+        let mean = warped.mean_dim(&[2i64, 3][..], true, Kind::Float);
+        ((warped - &mean) * contrast + mean + brightness).clamp(0.0, 1.0)
     }
 }

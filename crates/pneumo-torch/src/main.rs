@@ -1,7 +1,7 @@
 //! `pneumo-torch`: the worker the pipeline's network stages run (it loads libtorch; the
 //! `pneumo-pipeline` binary does not).
 //!
-//! `pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --params JSON`
+//! `pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +32,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 &PathBuf::from(arg(args, "--cache")?),
                 &PathBuf::from(arg(args, "--split")?),
             )?;
-            let summary = train(&workspace, &ds, &params, &out)?;
+            let resume = PathBuf::from(arg(args, "--resume")?);
+            let summary = train(&workspace, &ds, &params, &out, &resume)?;
             write_model_card(
                 &out,
                 &ModelCard {
@@ -52,7 +53,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         _ => anyhow::bail!(
-            "usage: pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --params JSON"
+            "usage: pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON"
         ),
     }
 }

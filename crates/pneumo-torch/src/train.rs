@@ -1,27 +1,32 @@
-//! One explicit training loop, top to bottom: shuffle, step, evaluate every `eval_every`
-//! iterations on the validation role, keep the best and the latest weights, stop after
-//! `patience` evaluations without F1 gain or at `max_iterations`.
+//! One explicit training loop, top to bottom: draw a batch (a loader thread gathers them
+//! ahead), step, evaluate every `eval_every` iterations on the validation role, checkpoint,
+//! keep the best and the latest weights, stop after `patience` evaluations without gain in
+//! the monitored metric or at the iteration budget. A killed run resumes from its last
+//! checkpoint and ends where an uninterrupted one would.
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use serde::Serialize;
-use tch::nn::{ModuleT, OptimizerConfig, VarStore};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::model::metrics::{self, Binary};
-use pneumo_pipeline::stages::train::{BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
+use pneumo_pipeline::model::stats;
+use pneumo_pipeline::stages::train::{Augment, BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
 
-use crate::dataset::Dataset;
+use crate::dataset::{Augmentation, Dataset};
+use crate::optim::{self, Optimizer, Rule};
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::weights;
 
 /// One evaluation: a row of history.csv.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evaluation {
     pub iteration: usize,
     pub train_loss: f64,
@@ -29,6 +34,7 @@ pub struct Evaluation {
     pub val_loss: f64,
     #[serde(flatten)]
     pub val: Binary,
+    pub val_auc: f64,
     pub seconds: f64,
 }
 
@@ -38,8 +44,12 @@ pub struct Summary {
     pub iterations: usize,
     pub stop_reason: String,
     pub best: Option<Evaluation>,
+    /// The metric `best` maximises.
+    pub monitor: String,
     pub device: String,
     pub seconds: f64,
+    /// The checkpoint's iteration when this run resumed a killed one.
+    pub resumed_from: Option<usize>,
 }
 
 pub fn device(name: &str) -> anyhow::Result<Device> {
@@ -77,11 +87,157 @@ fn score(net: &ResNet18, ds: &Dataset, items: &[(usize, f32)], device: Device) -
     (probs, loss_sum / items.len().max(1) as f64)
 }
 
+/// What survives a kill: written at every evaluation into `<resume>/ckpt-<iteration>/`
+/// (complete folders appear by rename, so any such folder is whole).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Resume {
+    iteration: usize,
+    history: Vec<Evaluation>,
+    best: Option<Evaluation>,
+    since_gain: usize,
+    seconds: f64,
+    /// The params the checkpoint was written under; a different set never resumes from it.
+    params: serde_json::Value,
+}
+
+const WEIGHTS: &str = "weights.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const STATE: &str = "state.json";
+
+/// The newest complete checkpoint under `dir`, if any.
+fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("ckpt-")?.parse::<usize>().ok()?;
+            Some((n, e.path()))
+        })
+        .max_by_key(|(n, _)| *n)
+}
+
+fn write_checkpoint(
+    dir: &Path,
+    vs: &VarStore,
+    opt: &Optimizer,
+    state: &Resume,
+    best_changed: bool,
+) -> anyhow::Result<()> {
+    let previous = latest_checkpoint(dir);
+    let tmp = dir.join("tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp)?;
+    }
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    weights::save(vs, &tmp.join(WEIGHTS))?;
+    opt.save(&tmp.join(OPTIMIZER))?;
+    match (&previous, best_changed) {
+        (Some((_, prev)), false) if prev.join(BEST).exists() => {
+            fs::hard_link(prev.join(BEST), tmp.join(BEST))
+                .or_else(|_| fs::copy(prev.join(BEST), tmp.join(BEST)).map(|_| ()))?
+        }
+        _ => fs::copy(tmp.join(WEIGHTS), tmp.join(BEST)).map(|_| ())?,
+    }
+    fs::write(tmp.join(STATE), serde_json::to_vec_pretty(state)?)?;
+    let done = dir.join(format!("ckpt-{}", state.iteration));
+    fs::rename(&tmp, &done).with_context(|| format!("renaming to {}", done.display()))?;
+    if let Some((_, prev)) = previous {
+        let _ = fs::remove_dir_all(prev);
+    }
+    Ok(())
+}
+
+/// Indices of the train role for iteration `i` (0-based): a function of the seed and `i`
+/// alone, so a resumed run draws exactly the batches an uninterrupted one would.
+struct Sampler<'a> {
+    items: &'a [(usize, f32)],
+    positives: Vec<(usize, f32)>,
+    negatives: Vec<(usize, f32)>,
+    batch: usize,
+    seed: u64,
+    balanced: bool,
+    epoch_cache: Option<(usize, Vec<(usize, f32)>)>,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(items: &'a [(usize, f32)], p: &TrainParams) -> Self {
+        Sampler {
+            items,
+            positives: items.iter().copied().filter(|x| x.1 >= 0.5).collect(),
+            negatives: items.iter().copied().filter(|x| x.1 < 0.5).collect(),
+            batch: p.batch_size.min(items.len()),
+            seed: p.seed,
+            balanced: p.sampler == "balanced",
+            epoch_cache: None,
+        }
+    }
+
+    fn per_epoch(&self) -> usize {
+        (self.items.len() / self.batch).max(1)
+    }
+
+    fn batch(&mut self, i: usize) -> Vec<(usize, f32)> {
+        if self.balanced && !self.positives.is_empty() && !self.negatives.is_empty() {
+            let mut rng = SplitMix64::new(mix(self.seed, i as u64, 1));
+            return (0..self.batch)
+                .map(|_| {
+                    let class = if rng.below(2) == 1 {
+                        &self.positives
+                    } else {
+                        &self.negatives
+                    };
+                    class[rng.below(class.len() as u64) as usize]
+                })
+                .collect();
+        }
+        let (epoch, k) = (i / self.per_epoch(), i % self.per_epoch());
+        if self.epoch_cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut order = self.items.to_vec();
+            SplitMix64::new(mix(self.seed, epoch as u64, 0)).shuffle(&mut order);
+            self.epoch_cache = Some((epoch, order));
+        }
+        let order = &self.epoch_cache.as_ref().expect("just set").1;
+        order[k * self.batch..(k + 1) * self.batch].to_vec()
+    }
+}
+
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    let mut r = SplitMix64::new(seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b << 56));
+    r.next_u64()
+}
+
+/// The augmentation of iteration `i`'s batch of `n`, or `None` when augmentation is off.
+fn augmentation(a: &Augment, seed: u64, i: usize, n: usize) -> Option<Augmentation> {
+    if a.is_off() {
+        return None;
+    }
+    let mut rng = SplitMix64::new(mix(seed, i as u64, 2));
+    let mut sym = |m: f64| (rng.uniform() * 2.0 - 1.0) * m;
+    let mut theta = Vec::with_capacity(n * 6);
+    let mut intensity = Vec::with_capacity(n * 2);
+    for _ in 0..n {
+        let angle = sym(a.rotate).to_radians();
+        let zoom = 1.0 + sym(a.scale);
+        let (tx, ty) = (sym(a.shift) * 2.0, sym(a.shift) * 2.0);
+        let flip = if a.hflip && sym(1.0) > 0.0 { -1.0 } else { 1.0 };
+        let (c, s) = (angle.cos() / zoom, angle.sin() / zoom);
+        theta.extend([c * flip, -s, tx, s * flip, c, ty].map(|v| v as f32));
+        intensity.extend([(1.0 + sym(a.contrast)) as f32, sym(a.brightness) as f32]);
+    }
+    Some(Augmentation { theta, intensity })
+}
+
+/// Test hook: the worker aborts (as under `kill -9`: no unwinding, no cleanup) right after
+/// this iteration's optimizer step.
+const CRASH_ENV: &str = "PNEUMO_TORCH_CRASH_AFTER_ITERATION";
+
 pub fn train(
     workspace: &Path,
     ds: &Dataset,
     p: &TrainParams,
     out: &Path,
+    resume_dir: &Path,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let device = device(&p.device)?;
@@ -96,12 +252,16 @@ pub fn train(
         );
     }
     to_channels_last(&vs);
-    let mut opt = tch::nn::Sgd {
-        momentum: p.momentum,
-        wd: p.weight_decay,
-        ..Default::default()
-    }
-    .build(&vs, p.lr)?;
+    let rule = match p.optimizer.as_str() {
+        "adamw" => Rule::AdamW {
+            weight_decay: p.weight_decay,
+        },
+        _ => Rule::Sgd {
+            momentum: p.momentum,
+            weight_decay: p.weight_decay,
+        },
+    };
+    let mut opt = Optimizer::new(&vs, rule);
     let train = ds.role("train");
     let val = ds.role("val");
     if train.is_empty() || val.is_empty() {
@@ -112,89 +272,193 @@ pub fn train(
         );
     }
     let val_labels: Vec<f32> = val.iter().map(|&(_, y)| y).collect();
-    let mut rng = SplitMix64::new(p.seed);
-    let mut order: Vec<(usize, f32)> = train.to_vec();
-    rng.shuffle(&mut order);
-    let mut pos = 0;
-    let (mut run_loss, mut run_correct, mut run_seen) = (0.0, 0usize, 0usize);
-    let mut history: Vec<Evaluation> = Vec::new();
-    let mut best: Option<Evaluation> = None;
-    let mut since_gain = 0;
-    let mut stop_reason = format!("reached max_iterations ({})", p.max_iterations);
-    let mut iteration = 0;
-    while iteration < p.max_iterations {
-        if pos + p.batch_size > order.len() {
-            rng.shuffle(&mut order);
-            pos = 0;
-        }
-        let batch = &order[pos..(pos + p.batch_size).min(order.len())];
-        pos += p.batch_size;
-        let (x, y) = ds.batch(batch, device);
-        let logits = net.forward_t(&x, true);
-        let loss =
-            logits.binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean);
-        opt.backward_step(&loss);
-        iteration += 1;
-        run_loss += loss.double_value(&[]) * batch.len() as f64;
-        let hits = logits
-            .ge(0.0)
-            .to_kind(Kind::Float)
-            .eq_tensor(&y)
-            .sum(Kind::Int64);
-        run_correct += hits.int64_value(&[]) as usize;
-        run_seen += batch.len();
-        if iteration % p.eval_every != 0 {
-            continue;
-        }
-        let (probs, val_loss) = score(&net, ds, val, device);
-        let e = Evaluation {
-            iteration,
-            train_loss: run_loss / run_seen as f64,
-            train_accuracy: run_correct as f64 / run_seen as f64,
-            val_loss,
-            val: metrics::binary(&probs, &val_labels, p.threshold as f32),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        (run_loss, run_correct, run_seen) = (0.0, 0, 0);
-        eprintln!(
-            "train: iteration {iteration}: train loss {:.4}, val loss {:.4}, val acc {:.4}, F1 {:.4}",
-            e.train_loss, e.val_loss, e.val.accuracy, e.val.f1
-        );
-        if best.as_ref().is_none_or(|b| e.val.f1 > b.val.f1) {
-            weights::save(&vs, &out.join(BEST))?;
-            best = Some(e.clone());
-            since_gain = 0;
-        } else {
-            since_gain += 1;
-        }
-        history.push(e);
-        if since_gain >= p.patience {
-            stop_reason = format!("no validation F1 gain in {} evaluations", p.patience);
-            break;
+    let mut sampler = Sampler::new(train, p);
+    let total = match p.epochs {
+        Some(e) => ((e * sampler.per_epoch() as f64).ceil() as usize).min(p.max_iterations),
+        None => p.max_iterations,
+    };
+    let params_json = serde_json::to_value(p)?;
+    let mut state = Resume {
+        iteration: 0,
+        history: Vec::new(),
+        best: None,
+        since_gain: 0,
+        seconds: 0.0,
+        params: params_json.clone(),
+    };
+    if let Some((n, ckpt)) = latest_checkpoint(resume_dir) {
+        let saved: Resume = serde_json::from_slice(&fs::read(ckpt.join(STATE))?)?;
+        if saved.params == params_json {
+            weights::load(&mut vs, &ckpt.join(WEIGHTS))?;
+            opt.load(&ckpt.join(OPTIMIZER))?;
+            eprintln!("train: resuming from the checkpoint at iteration {n}");
+            state = saved;
         }
     }
+    let pos_weight = Tensor::from_slice(&[p.pos_weight as f32]).to_device(device);
+    let n_pos = train.iter().filter(|x| x.1 >= 0.5).count();
+    eprintln!(
+        "train: {} train images ({} pneumonia, {} normal; n_normal/n_pneumonia = {:.3}), {} val, up to {total} iterations",
+        train.len(),
+        n_pos,
+        train.len() - n_pos,
+        (train.len() - n_pos) as f64 / n_pos.max(1) as f64,
+        val.len()
+    );
+    let bar = progress_bar(total as u64, state.iteration as u64);
+    let crash_at: Option<usize> = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
+    let (mut run_loss, mut run_correct, mut run_seen) = (0.0, 0usize, 0usize);
+    let mut stop_reason = format!("reached the iteration budget ({total})");
+    let clock = Instant::now();
+    let offset = state.seconds;
+    let first = state.iteration;
+    let augment = p.augment.clone();
+    let seed = p.seed;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        // the loader: gathers (and draws augmentation for) batches ahead of the network
+        let (tx, rx) = std::sync::mpsc::sync_channel(3);
+        scope.spawn(move || {
+            for i in first..total {
+                let items = sampler.batch(i);
+                let aug = augmentation(&augment, seed, i, items.len());
+                if tx.send((ds.gather(&items), aug)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut iteration = state.iteration;
+        while iteration < total {
+            let (host, aug) = rx.recv().context("the batch loader stopped")?;
+            let (x, y) = ds.tensors(&host, device, aug.as_ref());
+            let logits = net.forward_t(&x, true);
+            let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
+                &y,
+                None,
+                Some(&pos_weight),
+                tch::Reduction::Mean,
+            );
+            opt.zero_grad();
+            loss.backward();
+            opt.step(optim::schedule(&p.schedule, p.lr, iteration, total));
+            iteration += 1;
+            if crash_at == Some(iteration) {
+                eprintln!("train: {CRASH_ENV}={iteration}: aborting");
+                std::process::abort();
+            }
+            let batch_loss = loss.double_value(&[]);
+            run_loss += batch_loss * host.labels.len() as f64;
+            let hits = logits
+                .ge(0.0)
+                .to_kind(Kind::Float)
+                .eq_tensor(&y)
+                .sum(Kind::Int64);
+            run_correct += hits.int64_value(&[]) as usize;
+            run_seen += host.labels.len();
+            bar.set_position(iteration as u64);
+            bar.set_message(format!(
+                "loss {batch_loss:.4}, last val {} {}",
+                p.monitor,
+                state
+                    .history
+                    .last()
+                    .map(|e| format!("{:.4}", monitored(p, e)))
+                    .unwrap_or_else(|| "-".into())
+            ));
+            if !iteration.is_multiple_of(p.eval_every) && iteration != total {
+                continue;
+            }
+            let (probs, val_loss) = score(&net, ds, val, device);
+            let e = Evaluation {
+                iteration,
+                train_loss: run_loss / run_seen as f64,
+                train_accuracy: run_correct as f64 / run_seen as f64,
+                val_loss,
+                val: metrics::binary(&probs, &val_labels, p.threshold as f32),
+                val_auc: stats::roc_auc(&probs, &val_labels),
+                seconds: offset + clock.elapsed().as_secs_f64(),
+            };
+            (run_loss, run_correct, run_seen) = (0.0, 0, 0);
+            bar.suspend(|| {
+                eprintln!(
+                    "train: iteration {iteration}: train loss {:.4}, val loss {:.4}, acc {:.4}, F1 {:.4}, AUC {:.4}",
+                    e.train_loss, e.val_loss, e.val.accuracy, e.val.f1, e.val_auc
+                )
+            });
+            let gained = state
+                .best
+                .as_ref()
+                .is_none_or(|b| monitored(p, &e) > monitored(p, b));
+            if gained {
+                state.best = Some(e.clone());
+                state.since_gain = 0;
+            } else {
+                state.since_gain += 1;
+            }
+            state.history.push(e);
+            state.iteration = iteration;
+            state.seconds = offset + clock.elapsed().as_secs_f64();
+            write_checkpoint(resume_dir, &vs, &opt, &state, gained)?;
+            if state.since_gain >= p.patience {
+                stop_reason = format!(
+                    "no validation {} gain in {} evaluations",
+                    p.monitor, p.patience
+                );
+                break;
+            }
+        }
+        state.iteration = iteration;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let (_, ckpt) = latest_checkpoint(resume_dir).context("no checkpoint was written")?;
+    fs::copy(ckpt.join(BEST), out.join(BEST))?;
     weights::save(&vs, &out.join(LATEST))?;
-    write_history(&out.join(HISTORY), &history)?;
+    write_history(&out.join(HISTORY), &state.history)?;
     let summary = Summary {
-        iterations: iteration,
+        iterations: state.iteration,
         stop_reason,
-        best,
+        best: state.best.clone(),
+        monitor: p.monitor.clone(),
         device: format!("{device:?}"),
         seconds: started.elapsed().as_secs_f64(),
+        resumed_from: (first > 0).then_some(first),
     };
     fs::write(out.join(SUMMARY), serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }
 
+fn monitored(p: &TrainParams, e: &Evaluation) -> f64 {
+    if p.monitor == "auc" {
+        e.val_auc
+    } else {
+        e.val.f1
+    }
+}
+
+/// A bar on stderr when it is a terminal (indicatif hides it otherwise).
+fn progress_bar(total: u64, at: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "     train [{bar:30}] {pos}/{len} it, {msg}, {elapsed} elapsed, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_position(at);
+    bar.reset_eta();
+    bar
+}
+
 fn write_history(path: &Path, rows: &[Evaluation]) -> anyhow::Result<()> {
     let mut csv = String::from(
-        "iteration,train_loss,train_accuracy,val_loss,val_accuracy,val_precision,val_recall,val_f1,tp,fp,tn,fn,seconds\n",
+        "iteration,train_loss,train_accuracy,val_loss,val_accuracy,val_precision,val_recall,val_f1,val_auc,tp,fp,tn,fn,seconds\n",
     );
     for e in rows {
         let v = &e.val;
         writeln!(
             csv,
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.3}",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.3}",
             e.iteration,
             e.train_loss,
             e.train_accuracy,
@@ -203,6 +467,7 @@ fn write_history(path: &Path, rows: &[Evaluation]) -> anyhow::Result<()> {
             v.precision,
             v.recall,
             v.f1,
+            e.val_auc,
             v.tp,
             v.fp,
             v.tn,
