@@ -52,6 +52,24 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Classify image files with the trained model (its preprocessing and threshold)
+    Predict {
+        /// Image files (JPEG or PNG)
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Model folder (model.json + weights); default: the evaluate stage's, else train's
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Write a Grad-CAM overlay per image into this folder
+        #[arg(long)]
+        heatmap: Option<PathBuf>,
+        /// JSON on stdout instead of one tab-separated line per image
+        #[arg(long)]
+        json: bool,
+        /// cpu, cuda or auto
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Delete cache entries that pipeline.lock does not reference
     Clean {
         #[arg(long)]
@@ -86,6 +104,13 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Dag { dot } => cli::commands::show_dag(&ws, dot),
+        Command::Predict {
+            images,
+            model,
+            heatmap,
+            json,
+            device,
+        } => cli::commands::predict(&ws, &images, model, heatmap, json, &device),
         Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
     };
     match result {

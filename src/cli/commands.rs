@@ -129,3 +129,44 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
     );
     Ok(0)
 }
+
+/// `predict`: hands the files to the worker, which prints one result per file.
+pub fn predict(
+    workspace: &Path,
+    images: &[std::path::PathBuf],
+    model: Option<std::path::PathBuf>,
+    heatmap: Option<std::path::PathBuf>,
+    json: bool,
+    device: &str,
+) -> anyhow::Result<i32> {
+    use pneumo_pipeline::stages::{evaluate, train, worker};
+    let model = match model {
+        Some(m) => m,
+        None => [
+            workspace.join("build/evaluate").join(evaluate::MODEL_DIR),
+            workspace.join("build/train"),
+        ]
+        .into_iter()
+        .find(|d| d.join(train::MODEL).exists())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no trained model in {} (run `pneumo-pipeline run` first, or pass --model DIR)",
+                workspace.join("build").display()
+            )
+        })?,
+    };
+    let mut cmd = std::process::Command::new(worker::binary()?);
+    cmd.arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--device")
+        .arg(device);
+    if let Some(h) = heatmap {
+        cmd.arg("--heatmap").arg(h);
+    }
+    if json {
+        cmd.arg("--json");
+    }
+    let status = cmd.args(images).status()?;
+    Ok(status.code().unwrap_or(1))
+}

@@ -1,9 +1,14 @@
 //! The built-in stage kinds, registered for the engine.
 
+pub mod charts;
+pub mod evaluate;
+pub mod gradcam;
 pub mod index;
 pub mod preprocess;
+pub mod report;
 pub mod split;
 pub mod train;
+pub mod worker;
 
 use crate::pipeline::stage::Registry;
 
@@ -14,5 +19,9 @@ pub fn registry() -> Registry {
     r.register(Box::new(split::Split));
     r.register(Box::new(preprocess::Preprocess));
     r.register(Box::new(train::Train));
+    r.register(Box::new(evaluate::Evaluate));
+    r.register(Box::new(gradcam::Gradcam));
+    r.register(Box::new(charts::Charts));
+    r.register(Box::new(report::Report));
     r
 }

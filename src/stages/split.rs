@@ -266,6 +266,34 @@ fn write(path: &Path, rows: &[ManifestRow], roles: &[&str]) -> anyhow::Result<()
     write_parquet(path, &mut df)
 }
 
+/// One row of a split file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitRow {
+    pub path: String,
+    pub role: String,
+    pub label: String,
+    pub patient_id: String,
+    pub subtype: String,
+}
+
+/// Every row of a split file, `unused` ones included.
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<SplitRow>> {
+    let df = read_parquet(path)?;
+    let cols = ["path", "role", "label", "patient_id", "subtype"]
+        .map(|c| required_strings(&df, c))
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((0..df.height())
+        .map(|i| SplitRow {
+            path: cols[0][i].clone(),
+            role: cols[1][i].clone(),
+            label: cols[2][i].clone(),
+            patient_id: cols[3][i].clone(),
+            subtype: cols[4][i].clone(),
+        })
+        .collect())
+}
+
 /// (path, role) pairs of a split file.
 pub fn read_roles(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let df = read_parquet(path)?;

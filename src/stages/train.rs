@@ -2,13 +2,11 @@
 //! `pneumo-torch` worker binary (crates/pneumo-torch), so this binary never loads libtorch;
 //! this stage owns the params, the key and the hand-off.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::worker;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
@@ -202,27 +200,25 @@ impl Stage for Train {
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let worker = worker_binary()?;
-        let status = Command::new(&worker)
-            .arg("train")
-            .arg("--workspace")
-            .arg(ctx.workspace)
-            .arg("--split")
-            .arg(ctx.upstream("split")?)
-            .arg("--cache")
-            .arg(ctx.upstream("preprocess")?)
-            .arg("--out")
-            .arg(ctx.out_dir)
-            .arg("--resume")
-            .arg(ctx.scratch_dir)
-            .arg("--params")
-            .arg(serde_json::to_string(ctx.params)?)
-            .stdout(std::io::stderr())
-            .status()
-            .with_context(|| format!("starting {}", worker.display()))?;
-        if !status.success() {
-            bail!("the training worker failed ({status})");
-        }
+        let params = serde_json::to_string(ctx.params)?;
+        worker::run(
+            "training",
+            [
+                "train".as_ref(),
+                "--workspace".as_ref(),
+                ctx.workspace.as_os_str(),
+                "--split".as_ref(),
+                ctx.upstream("split")?.as_os_str(),
+                "--cache".as_ref(),
+                ctx.upstream("preprocess")?.as_os_str(),
+                "--out".as_ref(),
+                ctx.out_dir.as_os_str(),
+                "--resume".as_ref(),
+                ctx.scratch_dir.as_os_str(),
+                "--params".as_ref(),
+                std::ffi::OsStr::new(&params),
+            ],
+        )?;
         let summary: Value = serde_json::from_slice(
             &std::fs::read(ctx.out_dir.join(SUMMARY))
                 .context("the training worker wrote no summary.json")?,
@@ -236,20 +232,4 @@ impl Stage for Train {
         ));
         Ok(())
     }
-}
-
-/// `pneumo-torch`, beside this binary (or `$PNEUMO_TORCH`).
-fn worker_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("PNEUMO_TORCH") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().context("locating pneumo-pipeline")?;
-    let worker = exe.with_file_name("pneumo-torch");
-    if !worker.exists() {
-        bail!(
-            "the train stage needs the pneumo-torch worker beside {} (build the workspace: scripts/setup.sh && cargo build --release)",
-            exe.display()
-        );
-    }
-    Ok(worker)
 }

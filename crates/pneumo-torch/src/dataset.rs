@@ -17,6 +17,8 @@ pub struct Dataset {
     pub mean: [f64; 3],
     pub std: [f64; 3],
     pub roles: BTreeMap<String, Vec<(usize, f32)>>,
+    /// Dataset-relative path of each cached row.
+    pub paths: Vec<String>,
 }
 
 impl Dataset {
@@ -38,12 +40,39 @@ impl Dataset {
             }
         }
         Ok(Dataset {
+            paths: {
+                let mut paths = vec![String::new(); rows.len()];
+                for r in &rows {
+                    if let Some(p) = paths.get_mut(r.row) {
+                        p.clone_from(&r.path);
+                    }
+                }
+                paths
+            },
             pixels,
             side: meta.height as i64,
             mean: meta.mean,
             std: meta.std,
             roles,
         })
+    }
+
+    /// A dataset holding no images, for preprocessing batches of new files.
+    pub fn for_inference(side: i64, mean: [f64; 3], std: [f64; 3]) -> Dataset {
+        Dataset {
+            pixels: Vec::new(),
+            side,
+            mean,
+            std,
+            roles: BTreeMap::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    /// The u8 pixels of cached row `row`.
+    pub fn pixels(&self, row: usize) -> &[u8] {
+        let n = (self.side * self.side) as usize;
+        &self.pixels[row * n..(row + 1) * n]
     }
 
     pub fn role(&self, role: &str) -> &[(usize, f32)] {

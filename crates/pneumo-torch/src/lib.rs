@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod gradcam;
+pub mod infer;
 pub mod optim;
 pub mod resnet;
 pub mod train;

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use pneumo_pipeline::stages::gradcam::GradcamParams;
 use pneumo_pipeline::stages::train::TrainParams;
 use pneumo_torch::dataset::Dataset;
+use pneumo_torch::infer::{self, Model};
 use pneumo_torch::train::{ModelCard, train, write_model_card};
 
 fn arg(args: &[String], name: &str) -> anyhow::Result<String> {
@@ -52,10 +54,84 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some("score") => {
+            let model = Model::load(
+                &PathBuf::from(arg(args, "--model")?),
+                &arg(args, "--device")?,
+            )?;
+            let ds = Dataset::load(
+                &PathBuf::from(arg(args, "--cache")?),
+                &PathBuf::from(arg(args, "--split")?),
+            )?;
+            let roles = arg(args, "--roles")?;
+            let roles: Vec<&str> = roles.split(',').collect();
+            let n = infer::score(&model, &ds, &roles, &PathBuf::from(arg(args, "--out")?))?;
+            eprintln!("score: {n} images of {}", roles.join(", "));
+            Ok(())
+        }
+        Some("gradcam") => {
+            let params: GradcamParams = serde_json::from_str(&arg(args, "--params")?)?;
+            let model = Model::load(&PathBuf::from(arg(args, "--model")?), &params.device)?;
+            let ds = Dataset::load(
+                &PathBuf::from(arg(args, "--cache")?),
+                &PathBuf::from(arg(args, "--split")?),
+            )?;
+            infer::gradcam(
+                &model,
+                &ds,
+                &PathBuf::from(arg(args, "--predictions")?),
+                &params,
+                &PathBuf::from(arg(args, "--out")?),
+            )?;
+            Ok(())
+        }
+        Some("predict") => predict(&args[1..]),
         _ => anyhow::bail!(
             "usage: pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON"
         ),
     }
+}
+
+/// `predict --model DIR [--device D] [--heatmap DIR] [--json] FILE...`: one line (or one JSON
+/// object) per file on stdout; exit status 1 when any file had no prediction.
+fn predict(args: &[String]) -> anyhow::Result<()> {
+    let (mut model_dir, mut device, mut heatmap, mut json) = (None, "cpu".to_string(), None, false);
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--model" => model_dir = it.next().map(PathBuf::from),
+            "--device" => device = it.next().cloned().unwrap_or_default(),
+            "--heatmap" => heatmap = it.next().map(PathBuf::from),
+            "--json" => json = true,
+            _ => files.push(PathBuf::from(a)),
+        }
+    }
+    let model = Model::load(&model_dir.context("--model is required")?, &device)?;
+    let results = infer::predict(&model, &files, heatmap.as_deref())?;
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            match (&r.error, r.probability, r.label) {
+                (Some(e), _, _) => eprintln!("error: {}: {e}", r.file),
+                (None, Some(p), Some(label)) => {
+                    let heat = r
+                        .heatmap
+                        .as_deref()
+                        .map(|h| format!("\t{h}"))
+                        .unwrap_or_default();
+                    println!("{}\t{p:.4}\t{label}{heat}", r.file)
+                }
+                _ => {}
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files could not be read", results.len());
+    }
+    Ok(())
 }
 
 /// Exits when the process that started this worker dies (e.g. `kill -9` of a run), instead

@@ -1,0 +1,382 @@
+//! The trained network at work: scoring images, Grad-CAM maps and their measurements, and
+//! `predict` on image files. Everything here is eval mode.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+use tch::nn::{ModuleT, VarStore};
+
+use pneumo_pipeline::data::decode::decode_gray;
+use pneumo_pipeline::data::rng::SplitMix64;
+use pneumo_pipeline::model::explain::{
+    Quadrants, area, deletion_series, overlay, random_order, salient_order,
+};
+use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
+use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
+use pneumo_pipeline::stages::train::MODEL;
+
+use crate::dataset::{Dataset, Host};
+use crate::gradcam::{grad_cam, upsample_normalised};
+use crate::resnet::{ResNet18, to_channels_last};
+use crate::train::device;
+use crate::weights;
+
+/// model.json as the train stage writes it (and evaluate rewrites with its threshold).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Card {
+    pub weights: String,
+    pub threshold: f64,
+    pub input_side: i64,
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, serde_json::Value>,
+}
+
+/// A trained network with its preprocessing and threshold.
+pub struct Model {
+    pub net: ResNet18,
+    pub card: Card,
+    pub device: Device,
+    _vs: VarStore,
+}
+
+impl Model {
+    /// Loads `dir/model.json` and the weights it names.
+    pub fn load(dir: &Path, device_name: &str) -> anyhow::Result<Model> {
+        let card_path = dir.join(MODEL);
+        let card: Card = serde_json::from_slice(&fs::read(&card_path).with_context(|| {
+            format!(
+                "reading {} (train the model first: pneumo-pipeline run)",
+                card_path.display()
+            )
+        })?)
+        .with_context(|| format!("{} is not a model card", card_path.display()))?;
+        let device = device(device_name)?;
+        let mut vs = VarStore::new(device);
+        let net = ResNet18::new(&vs.root(), 1);
+        to_channels_last(&vs);
+        weights::load(&mut vs, &dir.join(&card.weights))?;
+        Ok(Model {
+            net,
+            card,
+            device,
+            _vs: vs,
+        })
+    }
+
+    /// Pneumonia probabilities of gathered images.
+    pub fn probabilities(&self, ds: &Dataset, host: &Host) -> Vec<f32> {
+        tch::no_grad(|| {
+            let (x, _) = ds.tensors(host, self.device, None);
+            let p = self.net.forward_t(&x, false).sigmoid().flatten(0, -1);
+            Vec::<f32>::try_from(p.to_device(Device::Cpu)).unwrap_or_default()
+        })
+    }
+
+    /// Normalised Grad-CAM maps at the input side, one `side * side` vector per image.
+    pub fn cams(&self, ds: &Dataset, host: &Host) -> anyhow::Result<Vec<Vec<f32>>> {
+        let (x, _) = ds.tensors(host, self.device, None);
+        let cam = grad_cam(&self.net, &x)?;
+        let up = upsample_normalised(&cam, ds.side, ds.side).to_device(Device::Cpu);
+        let n = host.labels.len();
+        let flat = Vec::<f32>::try_from(up.flatten(0, -1))?;
+        let per = flat.len() / n.max(1);
+        Ok(flat.chunks(per).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Writes `probability,path` lines for every image of `roles`.
+pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow::Result<usize> {
+    let mut csv = String::from("probability,path\n");
+    let mut n = 0;
+    for role in roles {
+        for chunk in ds.role(role).chunks(64) {
+            let probs = model.probabilities(ds, &ds.gather(chunk));
+            for (&(row, _), p) in chunk.iter().zip(probs) {
+                writeln!(csv, "{p:.9},{}", ds.paths[row])?;
+                n += 1;
+            }
+        }
+    }
+    fs::write(out, csv).with_context(|| format!("writing {}", out.display()))?;
+    Ok(n)
+}
+
+/// The gradcam stage: overlays, mean maps, region shares and the deletion test on `role`.
+pub fn gradcam(
+    model: &Model,
+    ds: &Dataset,
+    predictions: &Path,
+    p: &GradcamParams,
+    out: &Path,
+) -> anyhow::Result<GradcamSummary> {
+    let preds: Vec<Prediction> = read_predictions(predictions)?
+        .into_iter()
+        .filter(|r| r.role == p.role)
+        .collect();
+    if preds.is_empty() {
+        bail!(
+            "no predictions for role `{}` in {}",
+            p.role,
+            predictions.display()
+        );
+    }
+    let row_of: BTreeMap<&str, usize> = ds
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (path.as_str(), i))
+        .collect();
+    let side = ds.side as usize;
+    let rows: Vec<(usize, f32)> = preds
+        .iter()
+        .map(|r| {
+            row_of
+                .get(r.path.as_str())
+                .map(|&row| (row, if r.label == "PNEUMONIA" { 1.0 } else { 0.0 }))
+                .with_context(|| format!("{} is predicted but not cached", r.path))
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    // which images get an overlay: per outcome, a seeded draw
+    let mut chosen: BTreeMap<usize, &Prediction> = BTreeMap::new();
+    for outcome in ["tp", "tn", "fp", "fn"] {
+        let mut idx: Vec<usize> = (0..preds.len())
+            .filter(|&i| preds[i].outcome == outcome)
+            .collect();
+        SplitMix64::new(p.seed).shuffle(&mut idx);
+        for &i in idx.iter().take(p.per_outcome) {
+            chosen.insert(i, &preds[i]);
+        }
+    }
+    let dir = out.join("gradcam");
+    fs::create_dir_all(&dir)?;
+
+    let mut sum_by_label: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+    let mut by_outcome: BTreeMap<String, (Quadrants, usize)> = BTreeMap::new();
+    let mut by_label: BTreeMap<String, (Quadrants, usize)> = BTreeMap::new();
+    let mut overlays = Vec::new();
+    let mut deletion_pool: Vec<(usize, Vec<f32>)> = Vec::new();
+    // deletion test images: predicted pneumonia, seeded draw
+    let mut positives: Vec<usize> = (0..preds.len())
+        .filter(|&i| preds[i].prediction == 1)
+        .collect();
+    SplitMix64::new(p.seed ^ 0xde1e7e).shuffle(&mut positives);
+    positives.truncate(p.deletion_images);
+    positives.sort_unstable();
+
+    for (start, chunk) in rows.chunks(32).enumerate().map(|(k, c)| (k * 32, c)) {
+        let maps = model.cams(ds, &ds.gather(chunk))?;
+        for (j, cam) in maps.into_iter().enumerate() {
+            let i = start + j;
+            let pr = &preds[i];
+            let q = Quadrants::of(&cam, side);
+            let o = by_outcome.entry(pr.outcome.clone()).or_default();
+            o.0.add(&q);
+            o.1 += 1;
+            let l = by_label.entry(pr.label.clone()).or_default();
+            l.0.add(&q);
+            l.1 += 1;
+            let (sum, count) = sum_by_label
+                .entry(pr.label.clone())
+                .or_insert_with(|| (vec![0.0; side * side], 0));
+            for (s, &c) in sum.iter_mut().zip(&cam) {
+                *s += f64::from(c);
+            }
+            *count += 1;
+            if chosen.contains_key(&i) {
+                let stem = Path::new(&pr.path)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("image{i}"));
+                let file = format!("gradcam/{}-{stem}.png", pr.outcome);
+                overlay(ds.pixels(chunk[j].0), &cam, side)
+                    .save(out.join(&file))
+                    .with_context(|| format!("writing {file}"))?;
+                overlays.push(Overlay {
+                    file,
+                    path: pr.path.clone(),
+                    outcome: pr.outcome.clone(),
+                    label: pr.label.clone(),
+                    probability: pr.probability,
+                    quadrants: q,
+                });
+            }
+            if positives.binary_search(&i).is_ok() {
+                deletion_pool.push((chunk[j].0, cam));
+            }
+        }
+    }
+
+    // mean maps, as little-endian f32 for the charts stage
+    let mut mean_maps = BTreeMap::new();
+    for (label, (sum, count)) in &sum_by_label {
+        let mean: Vec<f32> = sum.iter().map(|&s| (s / *count as f64) as f32).collect();
+        let file = format!("mean_cam_{label}.f32");
+        let bytes: Vec<u8> = mean.iter().flat_map(|v| v.to_le_bytes()).collect();
+        fs::write(out.join(&file), bytes)?;
+        mean_maps.insert(label.clone(), (file, *count));
+    }
+
+    // deletion: probability as the most salient (or random) pixels are blanked
+    let steps = p.deletion_steps;
+    let mut salient_sum = vec![0.0f64; steps + 1];
+    let mut random_sum = vec![0.0f64; steps + 1];
+    for (k, (row, cam)) in deletion_pool.iter().enumerate() {
+        let gray = ds.pixels(*row);
+        let fill = (gray.iter().map(|&g| u64::from(g)).sum::<u64>() / gray.len() as u64) as u8;
+        for (order, sums) in [
+            (salient_order(cam), &mut salient_sum),
+            (
+                random_order(cam.len(), p.seed.wrapping_add(k as u64)),
+                &mut random_sum,
+            ),
+        ] {
+            let series = deletion_series(gray, &order, steps, fill);
+            let host = Host {
+                pixels: series,
+                labels: vec![1.0; steps + 1],
+            };
+            for (s, prob) in sums.iter_mut().zip(model.probabilities(ds, &host)) {
+                *s += f64::from(prob);
+            }
+        }
+    }
+    let n_del = deletion_pool.len().max(1) as f64;
+    let salient: Vec<f64> = salient_sum.iter().map(|s| s / n_del).collect();
+    let random: Vec<f64> = random_sum.iter().map(|s| s / n_del).collect();
+    let mut csv = String::from("fraction_removed,probability_salient_first,probability_random\n");
+    for k in 0..=steps {
+        writeln!(
+            csv,
+            "{:.4},{:.6},{:.6}",
+            k as f64 / steps as f64,
+            salient[k],
+            random[k]
+        )?;
+    }
+    fs::write(out.join("deletion.csv"), csv)?;
+
+    let mean_q = |m: BTreeMap<String, (Quadrants, usize)>| -> BTreeMap<String, Regions> {
+        m.into_iter()
+            .map(|(k, (q, n))| {
+                (
+                    k,
+                    Regions {
+                        images: n,
+                        shares: q.scaled(1.0 / n.max(1) as f64),
+                    },
+                )
+            })
+            .collect()
+    };
+    let summary = GradcamSummary {
+        role: p.role.clone(),
+        images: preds.len(),
+        side: ds.side as usize,
+        layer: "layer4".into(),
+        by_outcome: mean_q(by_outcome),
+        by_label: mean_q(by_label),
+        mean_maps,
+        overlays,
+        deletion_images: deletion_pool.len(),
+        deletion_steps: steps,
+        deletion_auc_salient: area(&salient),
+        deletion_auc_random: area(&random),
+    };
+    fs::write(
+        out.join(pneumo_pipeline::stages::gradcam::SUMMARY),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
+    Ok(summary)
+}
+
+/// One image's prediction, or why it has none.
+#[derive(Debug, Serialize)]
+pub struct Predicted {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heatmap: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Decodes and preprocesses each file as the preprocess stage does, then scores it; a file
+/// that cannot be read gets its error and the others go on.
+pub fn predict(
+    model: &Model,
+    files: &[PathBuf],
+    heatmap: Option<&Path>,
+) -> anyhow::Result<Vec<Predicted>> {
+    let side = model.card.input_side;
+    let ds = Dataset::for_inference(side, model.card.mean, model.card.std);
+    if let Some(dir) = heatmap {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut out = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let pixels = fs::read(file)
+            .map_err(|e| format!("cannot read it: {e}"))
+            .and_then(|bytes| {
+                decode_gray(&bytes, 64_000_000).map_err(|e| format!("not a usable image: {e}"))
+            })
+            .and_then(|(_, gray)| {
+                pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)
+            });
+        let pixels = match pixels {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(Predicted {
+                    file: name,
+                    probability: None,
+                    label: None,
+                    heatmap: None,
+                    error: Some(e),
+                });
+                continue;
+            }
+        };
+        let host = Host {
+            pixels,
+            labels: vec![0.0],
+        };
+        let p = model.probabilities(&ds, &host)[0];
+        let label = if f64::from(p) >= model.card.threshold {
+            "PNEUMONIA"
+        } else {
+            "NORMAL"
+        };
+        let mut written = None;
+        if let Some(dir) = heatmap {
+            let cam = model.cams(&ds, &host)?.remove(0);
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            let path = dir.join(format!("{stem}-gradcam.png"));
+            overlay(&host.pixels, &cam, side as usize)
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written = Some(path.display().to_string());
+        }
+        out.push(Predicted {
+            file: name,
+            probability: Some(p),
+            label: Some(label),
+            heatmap: written,
+            error: None,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! Grad-CAM bookkeeping that needs no libtorch: the colormap, overlays, region shares and the
+//! pixel orders of the deletion test. Maps are row-major `side x side`, normalised to [0, 1].
+
+use image::{Rgb, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::data::rng::SplitMix64;
+
+/// viridis (matplotlib's perceptually uniform map), as the degree-6 polynomial fit of
+/// Matt Zucker (shadertoy WlfXRN); within about 1/255 of the table.
+pub fn viridis(t: f32) -> [u8; 3] {
+    const C: [[f32; 3]; 7] = [
+        [0.277_727_33, 0.005_407_344_5, 0.334_099_8],
+        [0.105_093_04, 1.404_613_5, 1.384_590_2],
+        [-0.330_861_83, 0.214_847_56, 0.095_095_16],
+        [-4.634_230_6, -5.799_101, -19.332_441],
+        [6.228_27, 14.179_933, 56.690_55],
+        [4.776_385, -13.745_145, -65.353_03],
+        [-5.435_456, 4.645_852_6, 26.312_435],
+    ];
+    let t = t.clamp(0.0, 1.0);
+    let mut out = [0u8; 3];
+    for (ch, o) in out.iter_mut().enumerate() {
+        let mut v = 0.0f32;
+        for k in (0..7).rev() {
+            v = v * t + C[k][ch];
+        }
+        *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+    out
+}
+
+/// The plain X-ray and the heatmap blended over it, side by side (`2 side x side`). The
+/// heat is weighted by the map itself, so cold regions show the film through.
+pub fn overlay(gray: &[u8], cam: &[f32], side: usize) -> RgbImage {
+    let mut img = RgbImage::new(2 * side as u32, side as u32);
+    for y in 0..side {
+        for x in 0..side {
+            let g = gray[y * side + x];
+            img.put_pixel(x as u32, y as u32, Rgb([g, g, g]));
+            let c = cam[y * side + x].clamp(0.0, 1.0);
+            let heat = viridis(c);
+            let a = 0.15 + 0.55 * c;
+            let mix = |h: u8| ((1.0 - a) * f32::from(g) + a * f32::from(h)).round() as u8;
+            img.put_pixel(
+                (side + x) as u32,
+                y as u32,
+                Rgb([mix(heat[0]), mix(heat[1]), mix(heat[2])]),
+            );
+        }
+    }
+    img
+}
+
+/// Shares of a map's mass in each image quadrant; they sum to 1 (0 for an all-zero map).
+/// Image-left is the patient's right on a standard frontal (PA/AP) film.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quadrants {
+    pub upper_left: f64,
+    pub upper_right: f64,
+    pub lower_left: f64,
+    pub lower_right: f64,
+}
+
+impl Quadrants {
+    pub fn of(cam: &[f32], side: usize) -> Quadrants {
+        let half = side / 2;
+        let mut q = [0.0f64; 4];
+        for y in 0..side {
+            for x in 0..side {
+                let i = usize::from(y >= half) * 2 + usize::from(x >= half);
+                q[i] += f64::from(cam[y * side + x]);
+            }
+        }
+        let total: f64 = q.iter().sum();
+        if total <= 0.0 {
+            return Quadrants::default();
+        }
+        Quadrants {
+            upper_left: q[0] / total,
+            upper_right: q[1] / total,
+            lower_left: q[2] / total,
+            lower_right: q[3] / total,
+        }
+    }
+
+    pub fn add(&mut self, o: &Quadrants) {
+        self.upper_left += o.upper_left;
+        self.upper_right += o.upper_right;
+        self.lower_left += o.lower_left;
+        self.lower_right += o.lower_right;
+    }
+
+    pub fn scaled(&self, k: f64) -> Quadrants {
+        Quadrants {
+            upper_left: self.upper_left * k,
+            upper_right: self.upper_right * k,
+            lower_left: self.lower_left * k,
+            lower_right: self.lower_right * k,
+        }
+    }
+}
+
+/// Pixel indices by descending saliency (ties by index: reproducible).
+pub fn salient_order(cam: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..cam.len()).collect();
+    idx.sort_by(|&a, &b| cam[b].total_cmp(&cam[a]).then(a.cmp(&b)));
+    idx
+}
+
+/// A seeded random pixel order, the deletion test's baseline.
+pub fn random_order(n: usize, seed: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed).shuffle(&mut idx);
+    idx
+}
+
+/// `steps + 1` copies of `gray`, the k-th with the first `k/steps` of `order` set to `fill`.
+pub fn deletion_series(gray: &[u8], order: &[usize], steps: usize, fill: u8) -> Vec<u8> {
+    let n = gray.len();
+    let mut out = Vec::with_capacity(n * (steps + 1));
+    let mut img = gray.to_vec();
+    let mut done = 0;
+    for k in 0..=steps {
+        let upto = (k * n + steps / 2) / steps;
+        for &i in &order[done..upto] {
+            img[i] = fill;
+        }
+        done = upto;
+        out.extend_from_slice(&img);
+    }
+    out
+}
+
+/// Area under a curve sampled at evenly spaced fractions 0..=1 (trapezoids).
+pub fn area(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return values.first().copied().unwrap_or(f64::NAN);
+    }
+    let h = 1.0 / (values.len() - 1) as f64;
+    values.windows(2).map(|w| (w[0] + w[1]) * h / 2.0).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viridis_matches_matplotlib_at_its_ends_and_middle() {
+        // matplotlib: viridis(0) = #440154, viridis(0.5) = #21918c, viridis(1) = #fde725
+        let near = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(&x, y)| x.abs_diff(y) <= 4);
+        assert!(near(viridis(0.0), [0x44, 0x01, 0x54]), "{:?}", viridis(0.0));
+        assert!(near(viridis(0.5), [0x21, 0x91, 0x8c]), "{:?}", viridis(0.5));
+        assert!(near(viridis(1.0), [0xfd, 0xe7, 0x25]), "{:?}", viridis(1.0));
+    }
+
+    #[test]
+    fn quadrant_shares_follow_the_mass() {
+        let side = 4;
+        let mut cam = vec![0.0f32; 16];
+        cam[0] = 3.0; // upper left
+        cam[15] = 1.0; // lower right
+        let q = Quadrants::of(&cam, side);
+        assert_eq!(q.upper_left, 0.75);
+        assert_eq!(q.lower_right, 0.25);
+        assert_eq!(q.upper_right + q.lower_left, 0.0);
+        assert_eq!(Quadrants::of(&[0.0; 16], side), Quadrants::default());
+    }
+
+    #[test]
+    fn deletion_blanks_the_most_salient_first_and_all_at_the_end() {
+        let gray = [10u8, 20, 30, 40];
+        let cam = [0.1f32, 0.9, 0.5, 0.0];
+        let order = salient_order(&cam);
+        assert_eq!(order, [1, 2, 0, 3]);
+        let s = deletion_series(&gray, &order, 2, 0);
+        assert_eq!(&s[0..4], &gray);
+        assert_eq!(&s[4..8], &[10, 0, 0, 40]);
+        assert_eq!(&s[8..12], &[0, 0, 0, 0]);
+        assert!((area(&[1.0, 0.5, 0.0]) - 0.5).abs() < 1e-12);
+    }
+}

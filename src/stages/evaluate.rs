@@ -1,0 +1,441 @@
+//! `evaluate`: scores a checkpoint on the validation and test roles (in the pneumo-torch
+//! worker), chooses the decision threshold on validation only, and reports metrics with 95%
+//! intervals, per-subtype sensitivity and calibration. Writes metrics.json, predictions.csv
+//! (and .parquet), and a model folder (`model.json` + weights) carrying the chosen threshold,
+//! which `predict` uses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::split::{self, SplitRow};
+use super::train::{BEST, LATEST, MODEL};
+use super::worker;
+use crate::data::table::{read_parquet, required_strings, write_parquet};
+use crate::model::stats::{self, Report, ThresholdRule, wilson};
+use crate::pipeline::atomic::write_atomic;
+use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateParams {
+    /// `best` (the early-stopping choice) or `latest`.
+    #[serde(default = "d_checkpoint")]
+    pub checkpoint: String,
+    /// `0.5` (any number: fixed), `youden`, or `{sensitivity: 0.95}`; rules look at the
+    /// validation role only, and the test role is scored once at the chosen value.
+    #[serde(default)]
+    pub threshold: Threshold,
+    /// Bootstrap resamples for the F1 and AUC intervals.
+    #[serde(default = "d_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// `cpu`, `cuda` or `auto`.
+    #[serde(default = "d_device")]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Fixed(f64),
+    Rule(String),
+    Sensitivity { sensitivity: f64 },
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold::Fixed(0.5)
+    }
+}
+
+impl Threshold {
+    pub fn rule(&self) -> Result<ThresholdRule, String> {
+        match self {
+            Threshold::Fixed(t) if (0.0..=1.0).contains(t) => Ok(ThresholdRule::Fixed(*t)),
+            Threshold::Rule(r) if r == "youden" => Ok(ThresholdRule::Youden),
+            Threshold::Sensitivity { sensitivity: s } if *s > 0.0 && *s <= 1.0 => {
+                Ok(ThresholdRule::Sensitivity(*s))
+            }
+            other => Err(format!(
+                "invalid value `threshold`: {other:?} (expected a number in [0, 1], `youden`, or `{{sensitivity: 0.95}}`)"
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Threshold::Fixed(t) => format!("fixed at {t}"),
+            Threshold::Rule(_) => "Youden's J on validation".into(),
+            Threshold::Sensitivity { sensitivity } => {
+                format!("highest reaching sensitivity {sensitivity} on validation")
+            }
+        }
+    }
+}
+
+fn d_checkpoint() -> String {
+    "best".into()
+}
+fn d_bootstrap() -> usize {
+    2000
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+
+pub const METRICS: &str = "metrics.json";
+pub const PREDICTIONS_CSV: &str = "predictions.csv";
+pub const PREDICTIONS: &str = "predictions.parquet";
+/// The model folder `predict` reads: model.json with the chosen threshold, plus weights.
+pub const MODEL_DIR: &str = "model";
+
+/// One scored image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub path: String,
+    pub role: String,
+    pub patient_id: String,
+    pub label: String,
+    pub subtype: String,
+    pub probability: f64,
+    /// 1 = pneumonia.
+    pub prediction: u8,
+    /// `tp`, `tn`, `fp` or `fn`.
+    pub outcome: String,
+}
+
+/// Sensitivity on one pneumonia subtype.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubtypeRecall {
+    pub n: usize,
+    pub detected: usize,
+    pub recall: f64,
+    pub ci: (f64, f64),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleMetrics {
+    #[serde(flatten)]
+    pub report: Report,
+    pub subtypes: BTreeMap<String, SubtypeRecall>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChosenThreshold {
+    pub rule: String,
+    pub value: f64,
+    pub chosen_on: String,
+}
+
+/// metrics.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    pub checkpoint: String,
+    pub threshold: ChosenThreshold,
+    pub bootstrap: usize,
+    pub roles: BTreeMap<String, RoleMetrics>,
+}
+
+pub struct Evaluate;
+
+impl Stage for Evaluate {
+    fn kind(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn upstream_kinds(&self) -> &'static [&'static str] {
+        &["split", "preprocess", "train"]
+    }
+
+    fn params(&self, raw: &Value) -> Result<Value, String> {
+        let v = canonical_params::<EvaluateParams>(raw)?;
+        let p: EvaluateParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        p.threshold.rule()?;
+        if !["best", "latest"].contains(&p.checkpoint.as_str()) {
+            return Err(format!(
+                "invalid value `checkpoint`: `{}` (expected best or latest)",
+                p.checkpoint
+            ));
+        }
+        if !["cpu", "cuda", "auto"].contains(&p.device.as_str()) {
+            return Err(format!(
+                "invalid value `device`: `{}` (expected cpu, cuda or auto)",
+                p.device
+            ));
+        }
+        Ok(v)
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+        let p: EvaluateParams = ctx.params()?;
+        let train_dir = ctx.upstream("train")?;
+        let weights = if p.checkpoint == "latest" {
+            LATEST
+        } else {
+            BEST
+        };
+        // the model folder: the train card with this stage's threshold, and the weights
+        let model_dir = ctx.out_dir.join(MODEL_DIR);
+        fs::create_dir_all(&model_dir)?;
+        fs::copy(train_dir.join(weights), model_dir.join(weights))
+            .with_context(|| format!("copying {weights} from the train stage"))?;
+        let mut card: Value = serde_json::from_slice(&fs::read(train_dir.join(MODEL))?)?;
+        card["weights"] = Value::from(weights);
+        fs::write(model_dir.join(MODEL), serde_json::to_vec_pretty(&card)?)?;
+
+        let scores = ctx.out_dir.join("scores.csv");
+        worker::run(
+            "scoring",
+            [
+                "score".as_ref(),
+                "--split".as_ref(),
+                ctx.upstream("split")?.as_os_str(),
+                "--cache".as_ref(),
+                ctx.upstream("preprocess")?.as_os_str(),
+                "--model".as_ref(),
+                model_dir.as_os_str(),
+                "--device".as_ref(),
+                p.device.as_ref(),
+                "--roles".as_ref(),
+                "val,test".as_ref(),
+                "--out".as_ref(),
+                scores.as_os_str(),
+            ],
+        )?;
+        let probs = read_scores(&scores)?;
+        fs::remove_file(&scores)?;
+        let rows = split::read_rows(&ctx.upstream("split")?.join(split::FILE))?;
+        let (metrics, preds) = evaluate(&rows, &probs, &p)?;
+
+        card["threshold"] = Value::from(metrics.threshold.value);
+        card["threshold_rule"] = Value::from(p.threshold.describe());
+        write_atomic(&model_dir.join(MODEL), &serde_json::to_vec_pretty(&card)?)?;
+        fs::write(
+            ctx.out_dir.join(METRICS),
+            serde_json::to_vec_pretty(&metrics)?,
+        )?;
+        write_predictions(ctx.out_dir, &preds)?;
+        for (role, m) in &metrics.roles {
+            let r = &m.report;
+            ctx.reporter.info(&format!(
+                "evaluate: {role} ({} images) at threshold {:.3}: accuracy {:.4}, precision {:.4}, recall {:.4}, specificity {:.4}, F1 {:.4}, ROC AUC {:.4}",
+                r.n,
+                r.threshold,
+                r.binary.accuracy,
+                r.binary.precision,
+                r.binary.recall,
+                r.specificity,
+                r.binary.f1,
+                r.roc_auc
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `probability,path` lines from the worker.
+fn read_scores(path: &Path) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let (p, path) = l.split_once(',').context("a malformed scores line")?;
+            Ok((path.to_string(), p.parse::<f64>()?))
+        })
+        .collect()
+}
+
+/// Metrics and per-image predictions from split rows and probabilities by path.
+pub fn evaluate(
+    rows: &[SplitRow],
+    probs: &BTreeMap<String, f64>,
+    p: &EvaluateParams,
+) -> anyhow::Result<(Metrics, Vec<Prediction>)> {
+    let role_data = |role: &str| -> Vec<(&SplitRow, f64)> {
+        rows.iter()
+            .filter(|r| r.role == role)
+            .filter_map(|r| probs.get(&r.path).map(|&pr| (r, pr)))
+            .collect()
+    };
+    let as_vectors = |d: &[(&SplitRow, f64)]| -> (Vec<f32>, Vec<f32>) {
+        d.iter()
+            .map(|(r, pr)| (*pr as f32, if r.label == "PNEUMONIA" { 1.0 } else { 0.0 }))
+            .unzip()
+    };
+    let val = role_data("val");
+    if val.is_empty() {
+        bail!("the validation role has no scored images");
+    }
+    let rule = p.threshold.rule().map_err(anyhow::Error::msg)?;
+    let (vp, vy) = as_vectors(&val);
+    let threshold = stats::choose_threshold(&rule, &vp, &vy);
+    let mut roles = BTreeMap::new();
+    let mut preds = Vec::new();
+    for role in ["val", "test"] {
+        let data = role_data(role);
+        if data.is_empty() {
+            continue;
+        }
+        let (pp, yy) = as_vectors(&data);
+        let report = stats::report(&pp, &yy, threshold, p.bootstrap, p.seed);
+        let mut subtypes = BTreeMap::new();
+        for sub in ["bacteria", "virus"] {
+            let of: Vec<f32> = data
+                .iter()
+                .filter(|(r, _)| r.label == "PNEUMONIA" && r.subtype == sub)
+                .map(|(_, pr)| *pr as f32)
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            let detected = of.iter().filter(|&&x| x >= threshold as f32).count();
+            subtypes.insert(
+                sub.to_string(),
+                SubtypeRecall {
+                    n: of.len(),
+                    detected,
+                    recall: detected as f64 / of.len() as f64,
+                    ci: wilson(detected, of.len()),
+                },
+            );
+        }
+        for (r, pr) in &data {
+            let positive = *pr as f32 >= threshold as f32;
+            let outcome = match (positive, r.label == "PNEUMONIA") {
+                (true, true) => "tp",
+                (true, false) => "fp",
+                (false, false) => "tn",
+                (false, true) => "fn",
+            };
+            preds.push(Prediction {
+                path: r.path.clone(),
+                role: role.to_string(),
+                patient_id: r.patient_id.clone(),
+                label: r.label.clone(),
+                subtype: r.subtype.clone(),
+                probability: *pr,
+                prediction: u8::from(positive),
+                outcome: outcome.to_string(),
+            });
+        }
+        roles.insert(role.to_string(), RoleMetrics { report, subtypes });
+    }
+    let metrics = Metrics {
+        checkpoint: p.checkpoint.clone(),
+        threshold: ChosenThreshold {
+            rule: p.threshold.describe(),
+            value: threshold,
+            chosen_on: match rule {
+                ThresholdRule::Fixed(_) => "fixed in pipeline.yaml".into(),
+                _ => "val".into(),
+            },
+        },
+        bootstrap: p.bootstrap,
+        roles,
+    };
+    Ok((metrics, preds))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_predictions(dir: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
+    let mut csv = String::from("file,role,patient,label,subtype,probability,prediction,outcome\n");
+    for p in preds {
+        writeln!(
+            csv,
+            "{},{},{},{},{},{:.6},{},{}",
+            csv_field(&p.path),
+            p.role,
+            csv_field(&p.patient_id),
+            p.label,
+            p.subtype,
+            p.probability,
+            if p.prediction == 1 {
+                "PNEUMONIA"
+            } else {
+                "NORMAL"
+            },
+            p.outcome
+        )?;
+    }
+    fs::write(dir.join(PREDICTIONS_CSV), csv)?;
+    let s = |name: &str, f: &dyn Fn(&Prediction) -> String| {
+        Column::new(name.into(), preds.iter().map(f).collect::<Vec<String>>())
+    };
+    let mut df = DataFrame::new_infer_height(vec![
+        s("path", &|p| p.path.clone()),
+        s("role", &|p| p.role.clone()),
+        s("patient_id", &|p| p.patient_id.clone()),
+        s("label", &|p| p.label.clone()),
+        s("subtype", &|p| p.subtype.clone()),
+        Column::new(
+            "probability".into(),
+            preds.iter().map(|p| p.probability).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "prediction".into(),
+            preds
+                .iter()
+                .map(|p| u32::from(p.prediction))
+                .collect::<Vec<u32>>(),
+        ),
+        s("outcome", &|p| p.outcome.clone()),
+    ])?;
+    write_parquet(&dir.join(PREDICTIONS), &mut df)
+}
+
+/// Reads predictions.parquet (or the folder holding it).
+pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<Prediction>> {
+    let file = if path.is_dir() {
+        path.join(PREDICTIONS)
+    } else {
+        path.to_path_buf()
+    };
+    let df = read_parquet(&file)?;
+    let cols = ["path", "role", "patient_id", "label", "subtype", "outcome"]
+        .map(|c| required_strings(&df, c))
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let prob: Vec<f64> = df
+        .column("probability")?
+        .f64()?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect();
+    let pred: Vec<u32> = df
+        .column("prediction")?
+        .u32()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    Ok((0..df.height())
+        .map(|i| Prediction {
+            path: cols[0][i].clone(),
+            role: cols[1][i].clone(),
+            patient_id: cols[2][i].clone(),
+            label: cols[3][i].clone(),
+            subtype: cols[4][i].clone(),
+            outcome: cols[5][i].clone(),
+            probability: prob[i],
+            prediction: pred[i] as u8,
+        })
+        .collect())
+}

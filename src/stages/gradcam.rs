@@ -1,0 +1,159 @@
+//! `gradcam`: Grad-CAM of the pneumonia logit on layer4 for every image of a role (in the
+//! pneumo-torch worker): overlays for a seeded pick of TP/TN/FP/FN, the mean map per label,
+//! the share of map mass per image quadrant, and a deletion test against random order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::evaluate::{MODEL_DIR, PREDICTIONS};
+use super::worker;
+use crate::model::explain::Quadrants;
+use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradcamParams {
+    /// Which role's images (`test` or `val`).
+    #[serde(default = "d_role")]
+    pub role: String,
+    /// Overlays written for each of TP, TN, FP, FN.
+    #[serde(default = "d_per_outcome")]
+    pub per_outcome: usize,
+    /// Images (predicted pneumonia) in the deletion test; 0 skips it.
+    #[serde(default = "d_deletion_images")]
+    pub deletion_images: usize,
+    /// Points on the deletion curve after the intact image.
+    #[serde(default = "d_deletion_steps")]
+    pub deletion_steps: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "d_device")]
+    pub device: String,
+}
+
+fn d_role() -> String {
+    "test".into()
+}
+fn d_per_outcome() -> usize {
+    3
+}
+fn d_deletion_images() -> usize {
+    48
+}
+fn d_deletion_steps() -> usize {
+    20
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+
+pub const SUMMARY: &str = "gradcam.json";
+
+/// Mean quadrant shares over a group of images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Regions {
+    pub images: usize,
+    pub shares: Quadrants,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Overlay {
+    /// Relative to the stage's output folder.
+    pub file: String,
+    pub path: String,
+    pub outcome: String,
+    pub label: String,
+    pub probability: f64,
+    pub quadrants: Quadrants,
+}
+
+/// gradcam.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GradcamSummary {
+    pub role: String,
+    pub images: usize,
+    pub side: usize,
+    pub layer: String,
+    pub by_outcome: BTreeMap<String, Regions>,
+    pub by_label: BTreeMap<String, Regions>,
+    /// Label -> (file of `side * side` little-endian f32, images averaged).
+    pub mean_maps: BTreeMap<String, (String, usize)>,
+    pub overlays: Vec<Overlay>,
+    pub deletion_images: usize,
+    pub deletion_steps: usize,
+    /// Mean probability over the deletion curve (lower: the map found what the model uses).
+    pub deletion_auc_salient: f64,
+    pub deletion_auc_random: f64,
+}
+
+pub struct Gradcam;
+
+impl Stage for Gradcam {
+    fn kind(&self) -> &'static str {
+        "gradcam"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn upstream_kinds(&self) -> &'static [&'static str] {
+        &["split", "preprocess", "evaluate"]
+    }
+
+    fn params(&self, raw: &Value) -> Result<Value, String> {
+        let v = canonical_params::<GradcamParams>(raw)?;
+        let p: GradcamParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        if !["val", "test"].contains(&p.role.as_str()) {
+            return Err(format!(
+                "invalid value `role`: `{}` (expected val or test)",
+                p.role
+            ));
+        }
+        if p.deletion_steps == 0 {
+            return Err("invalid value `deletion_steps`: must be positive".into());
+        }
+        if !["cpu", "cuda", "auto"].contains(&p.device.as_str()) {
+            return Err(format!(
+                "invalid value `device`: `{}` (expected cpu, cuda or auto)",
+                p.device
+            ));
+        }
+        Ok(v)
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+        let evaluate = ctx.upstream("evaluate")?;
+        let params = serde_json::to_string(ctx.params)?;
+        worker::run(
+            "Grad-CAM",
+            [
+                "gradcam".as_ref(),
+                "--split".as_ref(),
+                ctx.upstream("split")?.as_os_str(),
+                "--cache".as_ref(),
+                ctx.upstream("preprocess")?.as_os_str(),
+                "--model".as_ref(),
+                evaluate.join(MODEL_DIR).as_os_str(),
+                "--predictions".as_ref(),
+                evaluate.join(PREDICTIONS).as_os_str(),
+                "--out".as_ref(),
+                ctx.out_dir.as_os_str(),
+                "--params".as_ref(),
+                std::ffi::OsStr::new(&params),
+            ],
+        )?;
+        let s: GradcamSummary = serde_json::from_slice(&std::fs::read(ctx.out_dir.join(SUMMARY))?)?;
+        ctx.reporter.info(&format!(
+            "gradcam: {} {} images, {} overlays; deletion area {:.3} (most salient first) vs {:.3} (random)",
+            s.images,
+            s.role,
+            s.overlays.len(),
+            s.deletion_auc_salient,
+            s.deletion_auc_random
+        ));
+        Ok(())
+    }
+}
