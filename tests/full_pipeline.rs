@@ -253,3 +253,27 @@ fn card_threshold(ws: &Ws) -> f64 {
         .as_f64()
         .unwrap()
 }
+
+/// The shipped example config is valid and draws the full graph.
+#[test]
+fn patient_protocol_example_is_a_valid_pipeline() {
+    let example = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/patient-protocol.yaml"
+    ))
+    .unwrap();
+    let ws = Ws::new(&example);
+    let dag = ws.ok(&["dag"]).stdout();
+    for stage in [
+        "index",
+        "split",
+        "preprocess",
+        "train",
+        "evaluate",
+        "gradcam",
+        "charts",
+        "report",
+    ] {
+        assert!(dag.contains(stage), "{dag}");
+    }
+}

@@ -5,8 +5,9 @@
 
 use std::time::Instant;
 
+use pneumo_torch::optim::{Optimizer, Rule};
 use pneumo_torch::resnet::{ResNet18, channels_last, to_channels_last};
-use tch::nn::{ModuleT, OptimizerConfig, VarStore};
+use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 fn main() {
@@ -33,12 +34,14 @@ fn main() {
         if cl {
             to_channels_last(&vs);
         }
-        let mut opt = tch::nn::Sgd {
-            momentum: 0.9,
-            ..Default::default()
-        }
-        .build(&vs, 1e-3)
-        .expect("optimizer");
+        // the trainer's own optimizer (optim.rs), so this measures the loop `train` runs
+        let mut opt = Optimizer::new(
+            &vs,
+            Rule::Sgd {
+                momentum: 0.9,
+                weight_decay: 0.0,
+            },
+        );
         let mut x = Tensor::randn([batch, 3, px, px], (Kind::Float, device));
         if cl {
             x = channels_last(&x);
@@ -48,7 +51,9 @@ fn main() {
             let loss = net
                 .forward_t(&x, true)
                 .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean);
-            opt.backward_step(&loss);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(1e-3);
         };
         for _ in 0..warm {
             step();

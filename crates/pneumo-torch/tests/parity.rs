@@ -108,6 +108,21 @@ fn parity_gradcam_on_layer4() {
     let r = rel(&cam, &f.want("gradcam_eval"));
     println!("gradcam_eval relative error {r:.2e}");
     assert!(r < 1e-3, "gradcam_eval relative error {r}");
+    // what the maps are, per image: mass, peak, where the peak is (row, col of 7x7)
+    let summary: Vec<String> = (0..4)
+        .map(|i| {
+            let m = cam.get(i);
+            let peak = m.flatten(0, -1).argmax(0, false).int64_value(&[]);
+            format!(
+                "image {i}: sum {:.4}, max {:.4}, peak at ({}, {})",
+                m.sum(tch::Kind::Float).double_value(&[]),
+                m.max().double_value(&[]),
+                peak / 7,
+                peak % 7
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("gradcam_parity_values", summary.join("\n"));
     // the input is untouched and no parameter gradient was accumulated
     assert_eq!(max_abs(&f.x, &x_before), 0.0);
     assert!(!f.vs.variables()["fc.weight"].grad().defined());
