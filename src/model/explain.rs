@@ -101,17 +101,41 @@ impl Quadrants {
     }
 }
 
+/// Pixel orders that blank square cells (a `grid x grid` tiling of the image) one at a time:
+/// by descending mean saliency, and in a seeded random order. Deleting whole cells in both
+/// orders keeps the comparison fair: scattered single pixels (salt-and-pepper noise) would
+/// push any CNN off its input distribution far faster than one contiguous region does.
+pub fn cell_orders(cam: &[f32], side: usize, grid: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let grid = grid.clamp(1, side);
+    let cell_of = |i: usize| ((i / side) * grid / side) * grid + (i % side) * grid / side;
+    let mut pixels: Vec<Vec<usize>> = vec![Vec::new(); grid * grid];
+    let mut mass = vec![0.0f64; grid * grid];
+    for (i, &c) in cam.iter().enumerate() {
+        pixels[cell_of(i)].push(i);
+        mass[cell_of(i)] += f64::from(c);
+    }
+    let mean: Vec<f64> = mass
+        .iter()
+        .zip(&pixels)
+        .map(|(m, p)| m / p.len().max(1) as f64)
+        .collect();
+    let mut by_saliency: Vec<usize> = (0..grid * grid).collect();
+    by_saliency.sort_by(|&a, &b| mean[b].total_cmp(&mean[a]).then(a.cmp(&b)));
+    let mut random: Vec<usize> = (0..grid * grid).collect();
+    SplitMix64::new(seed).shuffle(&mut random);
+    let flatten = |cells: &[usize]| -> Vec<usize> {
+        cells
+            .iter()
+            .flat_map(|&c| pixels[c].iter().copied())
+            .collect()
+    };
+    (flatten(&by_saliency), flatten(&random))
+}
+
 /// Pixel indices by descending saliency (ties by index: reproducible).
 pub fn salient_order(cam: &[f32]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..cam.len()).collect();
     idx.sort_by(|&a, &b| cam[b].total_cmp(&cam[a]).then(a.cmp(&b)));
-    idx
-}
-
-/// A seeded random pixel order, the deletion test's baseline.
-pub fn random_order(n: usize, seed: u64) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..n).collect();
-    SplitMix64::new(seed).shuffle(&mut idx);
     idx
 }
 
@@ -178,5 +202,24 @@ mod tests {
         assert_eq!(&s[4..8], &[10, 0, 0, 40]);
         assert_eq!(&s[8..12], &[0, 0, 0, 0]);
         assert!((area(&[1.0, 0.5, 0.0]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cell_orders_delete_whole_cells_hottest_first() {
+        // 4x4 image, 2x2 cells; the hot cell is the lower right one
+        let mut cam = vec![0.1f32; 16];
+        for i in [10, 11, 14, 15] {
+            cam[i] = 0.9;
+        }
+        let (salient, random) = cell_orders(&cam, 4, 2, 1);
+        assert_eq!(&salient[..4], &[10, 11, 14, 15]);
+        let mut all = random.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..16).collect::<Vec<_>>());
+        // each cell's four pixels stay together in the random order too
+        for cell in random.chunks(4) {
+            let c = |i: usize| (i / 4 / 2) * 2 + (i % 4) / 2;
+            assert!(cell.iter().all(|&i| c(i) == c(cell[0])), "{random:?}");
+        }
     }
 }

@@ -480,7 +480,7 @@ fn render_all(
                     "Deletion test ({} {} images predicted pneumonia)",
                     g.deletion_images, g.role
                 ),
-                x_label: "fraction of pixels blanked".into(),
+                x_label: "fraction of the image blanked (whole cells)".into(),
                 y_label: "mean probability of pneumonia".into(),
                 x: 0.0..1.0,
                 y: 0.0..1.0,
@@ -501,7 +501,7 @@ fn render_all(
             },
             out,
             "deletion",
-            "Probability as pixels are blanked to the image mean, most salient first versus random order; a faithful map falls faster.",
+            "Probability as image cells are blanked to the image mean, most salient first versus random order; a faithful map falls faster.",
             p,
         )?);
     }

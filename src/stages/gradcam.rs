@@ -83,8 +83,13 @@ pub struct GradcamSummary {
     pub overlays: Vec<Overlay>,
     pub deletion_images: usize,
     pub deletion_steps: usize,
+    /// The deletion test blanks the cells of a `grid x grid` tiling, to the image's mean.
+    pub deletion_grid: usize,
     /// Mean probability over the deletion curve (lower: the map found what the model uses).
     pub deletion_auc_salient: f64,
+    /// Mean probability of the intact images and of the fully blanked ones.
+    pub deletion_start: f64,
+    pub deletion_end: f64,
     pub deletion_auc_random: f64,
 }
 
@@ -96,7 +101,8 @@ impl Stage for Gradcam {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: the deletion test blanks 14 x 14 cells, not single pixels
+        2
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

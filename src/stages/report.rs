@@ -72,7 +72,8 @@ impl Stage for Report {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: figures on a grid (a lone last figure no longer stretches to full width)
+        2
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {
@@ -653,9 +654,7 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
         })
         .collect();
     overlays.sort();
-    for chunk in overlays.chunks(3) {
-        d.push(Figures(chunk.to_vec()));
-    }
+    d.push(Figures(overlays));
     d.push(Para(s(
         "Share of map mass per image quadrant (means over images; each image's shares sum to 100%):",
     )));
@@ -697,18 +696,25 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     d.push(figs(&["mean-cam"]));
     if g.deletion_images > 0 {
         let faithful = g.deletion_auc_salient < g.deletion_auc_random - 0.02;
+        let verdict = if faithful {
+            "The maps point at regions the model relies on more than random cells do."
+        } else {
+            "The maps do no better than random cells here: do not read them as what the model uses."
+        };
         d.push(Para(format!(
-            "Faithfulness (deletion test on {} images predicted pneumonia, {} steps): blanking the most \
-             salient pixels first gives a mean-probability area of {}, random order {}. {}",
+            "Faithfulness (deletion test on {} images predicted pneumonia, {} steps): the image is cut \
+             into {} x {} cells, which are set to the image's mean grey one by one. Most salient cells \
+             first gives a mean-probability area of {}, random order {}. With every cell blanked the \
+             mean probability is {} (intact: {}), so blanking itself moves the score; the comparison \
+             with random order is what carries information. {verdict}",
             g.deletion_images,
             g.deletion_steps,
+            g.deletion_grid,
+            g.deletion_grid,
             num(g.deletion_auc_salient, 3),
             num(g.deletion_auc_random, 3),
-            if faithful {
-                "The maps point at pixels the model relies on more than random pixels do."
-            } else {
-                "The maps do no better than random pixels here: do not read them as what the model uses."
-            }
+            num(g.deletion_end, 3),
+            num(g.deletion_start, 3),
         )));
         d.push(figs(&["deletion"]));
     }
@@ -830,8 +836,8 @@ const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-seri
 h1{font-size:1.7rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;margin:1rem 0;font-size:.92rem;display:block;overflow-x:auto;max-width:100%}\
 th,td{border:1px solid #ccc;padding:.3rem .55rem;text-align:left;vertical-align:top}th{background:#f3f3f3}\
-.figs{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}figure{margin:0;flex:1 1 18rem;max-width:100%}\
-figure img{width:100%;height:auto;border:1px solid #e5e5e5}figcaption{font-size:.85rem;color:#555;overflow-wrap:anywhere}\
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr));gap:1rem;margin:1rem 0}figure{margin:0;min-width:0}figure:only-child{grid-column:1/-1;max-width:52rem}\
+figure img{width:100%;height:auto;border:1px solid #e5e5e5;image-rendering:auto}figcaption{font-size:.85rem;color:#555;overflow-wrap:anywhere}\
 pre{background:#f6f6f6;padding:.8rem;overflow-x:auto}code{font-size:.9em}";
 
 /// The blocks as one HTML page; `embed` turns an image path into a `src` (a data URI).

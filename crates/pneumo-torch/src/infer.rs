@@ -13,9 +13,7 @@ use tch::nn::{ModuleT, VarStore};
 
 use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::data::rng::SplitMix64;
-use pneumo_pipeline::model::explain::{
-    Quadrants, area, deletion_series, overlay, random_order, salient_order,
-};
+use pneumo_pipeline::model::explain::{Quadrants, area, cell_orders, deletion_series, overlay};
 use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
 use pneumo_pipeline::stages::train::MODEL;
@@ -107,6 +105,9 @@ pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow:
     fs::write(out, csv).with_context(|| format!("writing {}", out.display()))?;
     Ok(n)
 }
+
+/// Cells per side in the deletion test (16 px cells at 224 px; the CAM itself is 7 x 7).
+pub const DELETION_GRID: usize = 14;
 
 /// The gradcam stage: overlays, mean maps, region shares and the deletion test on `role`.
 pub fn gradcam(
@@ -224,20 +225,16 @@ pub fn gradcam(
         mean_maps.insert(label.clone(), (file, *count));
     }
 
-    // deletion: probability as the most salient (or random) pixels are blanked
+    // deletion: probability as the most salient (or random) cells are blanked
     let steps = p.deletion_steps;
     let mut salient_sum = vec![0.0f64; steps + 1];
     let mut random_sum = vec![0.0f64; steps + 1];
     for (k, (row, cam)) in deletion_pool.iter().enumerate() {
         let gray = ds.pixels(*row);
         let fill = (gray.iter().map(|&g| u64::from(g)).sum::<u64>() / gray.len() as u64) as u8;
-        for (order, sums) in [
-            (salient_order(cam), &mut salient_sum),
-            (
-                random_order(cam.len(), p.seed.wrapping_add(k as u64)),
-                &mut random_sum,
-            ),
-        ] {
+        let (salient, random) =
+            cell_orders(cam, side, DELETION_GRID, p.seed.wrapping_add(k as u64));
+        for (order, sums) in [(salient, &mut salient_sum), (random, &mut random_sum)] {
             let series = deletion_series(gray, &order, steps, fill);
             let host = Host {
                 pixels: series,
@@ -287,7 +284,10 @@ pub fn gradcam(
         overlays,
         deletion_images: deletion_pool.len(),
         deletion_steps: steps,
+        deletion_grid: DELETION_GRID,
         deletion_auc_salient: area(&salient),
+        deletion_start: salient.first().copied().unwrap_or(f64::NAN),
+        deletion_end: salient.last().copied().unwrap_or(f64::NAN),
         deletion_auc_random: area(&random),
     };
     fs::write(
