@@ -55,6 +55,9 @@ pub const SUMMARY: &str = "gradcam.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Regions {
     pub images: usize,
+    /// Images whose map is zero everywhere (no positive evidence): left out of `shares`.
+    pub empty: usize,
+    /// Mean over the other images; sums to 1 when any image has a map.
     pub shares: Quadrants,
 }
 
@@ -101,8 +104,9 @@ impl Stage for Gradcam {
     }
 
     fn version(&self) -> u32 {
-        // 2: the deletion test blanks 14 x 14 cells, not single pixels
-        2
+        // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
+        // are counted apart from the quadrant shares
+        3
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

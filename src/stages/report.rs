@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::charts::{self, ChartFile, read_history};
 use super::evaluate::{METRICS, Metrics, RoleMetrics};
-use super::gradcam::{self, GradcamSummary};
+use super::gradcam::{self, GradcamSummary, Regions};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, Protocol, SplitCounts};
 use super::train::{HISTORY, MODEL, SUMMARY as TRAIN_SUMMARY};
@@ -204,7 +204,8 @@ const WRITEUP: [(&str, f64); 4] = [
     ("F1", 0.8850),
 ];
 
-/// The role holding the official test folder: where the write-up's numbers were measured.
+/// The role holding the dataset's `test/` folder (on the Kaggle download, the official test
+/// split: where the write-up's numbers were measured).
 fn official_test_role(split: &SplitCounts) -> &'static str {
     match split.protocol {
         Protocol::Writeup => "val",
@@ -212,10 +213,12 @@ fn official_test_role(split: &SplitCounts) -> &'static str {
     }
 }
 
-fn quadrant_row(name: String, n: usize, q: &Quadrants) -> Vec<String> {
+fn quadrant_row(name: String, r: &Regions) -> Vec<String> {
+    let q = &r.shares;
     vec![
         name,
-        n.to_string(),
+        r.images.to_string(),
+        r.empty.to_string(),
         pct(q.upper_left),
         pct(q.upper_right),
         pct(q.lower_left),
@@ -267,7 +270,7 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     if let Some(h) = headline {
         let r = &h.report;
         d.push(Para(format!(
-            "Protocol: {protocol}. On the official test folder ({} images, the `{official}` role here) \
+            "Protocol: {protocol}. On the dataset's `test/` folder ({} images, the `{official}` role here) \
              the classifier reaches accuracy {}, sensitivity {}, specificity {}, F1 {} and ROC AUC {} \
              at threshold {} ({}). Brackets are 95% intervals.",
             r.n,
@@ -333,12 +336,12 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     d.push(Para(match a.split.protocol {
         Protocol::Writeup => s(
             "Write-up protocol: train is the official train folder balanced by dropping pneumonia images; \
-             `val` is the official test folder, used (as in the study) both to pick the checkpoint and to \
-             report, so its figures are optimistic; `test` is the 16-image official val folder.",
+             `val` is the `test/` folder, used (as in the study) both to pick the checkpoint and to \
+             report, so its figures are optimistic; `test` is the 16-image `val/` folder.",
         ),
         Protocol::Patient => format!(
             "Patient protocol: validation is {} of the patients of the official train and val folders, \
-             drawn per label with seed {}; `test` is the official test folder, scored once with the \
+             drawn per label with seed {}; `test` is the `test/` folder, scored once with the \
              threshold fixed on validation.",
             a.split.val_fraction.map(pct).unwrap_or_else(|| s("a share")),
             a.split.seed
@@ -597,7 +600,8 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
         let b = &h.report.binary;
         let ours = [b.accuracy, b.precision, b.recall, b.f1];
         d.push(Para(format!(
-            "Against the write-up, on the official test folder (the `{official}` role). Its four numbers \
+            "Against the write-up, on the `test/` folder (the `{official}` role; the write-up used the official \
+             624-image test split, which is this folder on the Kaggle download). Its four numbers \
              follow from a confusion matrix of TP 350, FN 40, FP 51, TN 183; ours are recomputed from \
              TP {}, FN {}, FP {}, TN {}: accuracy = (TP + TN) / n, precision = TP / (TP + FP), recall = \
              TP / (TP + FN), F1 = 2PR / (P + R).",
@@ -656,20 +660,22 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     overlays.sort();
     d.push(Figures(overlays));
     d.push(Para(s(
-        "Share of map mass per image quadrant (means over images; each image's shares sum to 100%):",
+        "Share of map mass per image quadrant, averaged over the images whose map is not zero \
+         everywhere (each such image's shares sum to 100%); an all-zero map means no evidence for \
+         pneumonia anywhere:",
     )));
     let mut q_rows: Vec<Vec<String>> = ["tp", "tn", "fp", "fn"]
         .iter()
         .filter_map(|o| {
             g.by_outcome
                 .get(*o)
-                .map(|r| quadrant_row(o.to_uppercase(), r.images, &r.shares))
+                .map(|r| quadrant_row(o.to_uppercase(), r))
         })
         .collect();
     q_rows.extend(
         g.by_label
             .iter()
-            .map(|(l, r)| quadrant_row(format!("true {l}"), r.images, &r.shares)),
+            .map(|(l, r)| quadrant_row(format!("true {l}"), r)),
     );
     d.push(Table(
         [

@@ -223,12 +223,15 @@ impl Stage for Train {
             &std::fs::read(ctx.out_dir.join(SUMMARY))
                 .context("the training worker wrote no summary.json")?,
         )?;
+        let best = &summary["best"];
         ctx.reporter.info(&format!(
-            "train: {} iterations, {}; best validation F1 {:.4} at iteration {}",
+            "train: {} iterations, {}; kept iteration {} (validation F1 {:.4}, AUC {:.4}; monitored: {})",
             summary["iterations"],
             summary["stop_reason"].as_str().unwrap_or("?"),
-            summary["best"]["f1"].as_f64().unwrap_or(f64::NAN),
-            summary["best"]["iteration"]
+            best["iteration"],
+            best["f1"].as_f64().unwrap_or(f64::NAN),
+            best["val_auc"].as_f64().unwrap_or(f64::NAN),
+            summary["monitor"].as_str().unwrap_or("f1"),
         ));
         Ok(())
     }

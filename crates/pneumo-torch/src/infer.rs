@@ -160,8 +160,9 @@ pub fn gradcam(
     fs::create_dir_all(&dir)?;
 
     let mut sum_by_label: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
-    let mut by_outcome: BTreeMap<String, (Quadrants, usize)> = BTreeMap::new();
-    let mut by_label: BTreeMap<String, (Quadrants, usize)> = BTreeMap::new();
+    // group -> (sum of shares, images, all-zero maps)
+    let mut by_outcome: BTreeMap<String, (Quadrants, usize, usize)> = BTreeMap::new();
+    let mut by_label: BTreeMap<String, (Quadrants, usize, usize)> = BTreeMap::new();
     let mut overlays = Vec::new();
     let mut deletion_pool: Vec<(usize, Vec<f32>)> = Vec::new();
     // deletion test images: predicted pneumonia, seeded draw
@@ -178,12 +179,13 @@ pub fn gradcam(
             let i = start + j;
             let pr = &preds[i];
             let q = Quadrants::of(&cam, side);
-            let o = by_outcome.entry(pr.outcome.clone()).or_default();
-            o.0.add(&q);
-            o.1 += 1;
-            let l = by_label.entry(pr.label.clone()).or_default();
-            l.0.add(&q);
-            l.1 += 1;
+            let empty = usize::from(cam.iter().all(|&c| c <= 0.0));
+            for (map, key) in [(&mut by_outcome, &pr.outcome), (&mut by_label, &pr.label)] {
+                let e = map.entry(key.clone()).or_default();
+                e.0.add(&q);
+                e.1 += 1;
+                e.2 += empty;
+            }
             let (sum, count) = sum_by_label
                 .entry(pr.label.clone())
                 .or_insert_with(|| (vec![0.0; side * side], 0));
@@ -260,14 +262,15 @@ pub fn gradcam(
     }
     fs::write(out.join("deletion.csv"), csv)?;
 
-    let mean_q = |m: BTreeMap<String, (Quadrants, usize)>| -> BTreeMap<String, Regions> {
+    let mean_q = |m: BTreeMap<String, (Quadrants, usize, usize)>| -> BTreeMap<String, Regions> {
         m.into_iter()
-            .map(|(k, (q, n))| {
+            .map(|(k, (q, n, empty))| {
                 (
                     k,
                     Regions {
                         images: n,
-                        shares: q.scaled(1.0 / n.max(1) as f64),
+                        empty,
+                        shares: q.scaled(1.0 / (n - empty).max(1) as f64),
                     },
                 )
             })
