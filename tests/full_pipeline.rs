@@ -173,6 +173,19 @@ fn pipeline_from_training_to_report_and_predict() {
         .collect::<Vec<_>>()
         .join("\n");
     insta::assert_snapshot!("report_64px_writeup", stable);
+    // every Markdown table row has as many cells as its header
+    let mut width = None;
+    for line in md.lines() {
+        if !line.starts_with('|') {
+            width = None;
+            continue;
+        }
+        let cells = line.replace("\\|", "").matches('|').count();
+        match width {
+            None => width = Some(cells),
+            Some(w) => assert_eq!(cells, w, "ragged table row: {line}"),
+        }
+    }
     let html = fs::read_to_string(ws.path().join("reports/report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,"));
     assert!(!html.contains("src=\"images/"), "every image is embedded");
