@@ -62,6 +62,10 @@ pub struct TrainParams {
     /// Validation metric for best checkpoint and early stopping: `f1` (the write-up) or `auc`.
     #[serde(default = "d_monitor")]
     pub monitor: String,
+    /// `fp32`, or `bf16`: autocast to bfloat16 for convolutions and matmuls (weights, gradients
+    /// and the loss stay float32). Meant for CUDA; on CPUs without bf16 units it is slower.
+    #[serde(default = "d_precision")]
+    pub precision: String,
     /// Light augmentation on each training batch; all zero (the default) is none.
     #[serde(default)]
     pub augment: Augment,
@@ -133,6 +137,9 @@ fn d_schedule() -> String {
 fn d_sampler() -> String {
     "shuffle".into()
 }
+fn d_precision() -> String {
+    "fp32".into()
+}
 fn d_monitor() -> String {
     "f1".into()
 }
@@ -178,6 +185,7 @@ impl Stage for Train {
             ),
             ("sampler", &p.sampler, &["shuffle", "balanced"][..]),
             ("monitor", &p.monitor, &["f1", "auc"][..]),
+            ("precision", &p.precision, &["fp32", "bf16"][..]),
         ] {
             if !allowed.contains(&value.as_str()) {
                 return Err(format!(

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod gradcam;
 pub mod infer;
 pub mod optim;
+pub mod precision;
 pub mod resnet;
 pub mod train;
 pub mod weights;

@@ -22,6 +22,7 @@ use pneumo_pipeline::stages::train::{Augment, BEST, HISTORY, LATEST, MODEL, SUMM
 
 use crate::dataset::{Augmentation, Dataset};
 use crate::optim::{self, Optimizer, Rule};
+use crate::precision::autocast_bf16;
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::weights;
 
@@ -71,7 +72,7 @@ fn score(net: &ResNet18, ds: &Dataset, items: &[(usize, f32)], device: Device) -
     tch::no_grad(|| {
         for chunk in items.chunks(64) {
             let (x, y) = ds.batch(chunk, device);
-            let logits = net.forward_t(&x, false);
+            let logits = net.forward_t(&x, false).to_kind(Kind::Float);
             let loss = logits.binary_cross_entropy_with_logits::<Tensor>(
                 &y,
                 None,
@@ -313,6 +314,7 @@ pub fn train(
     let offset = state.seconds;
     let first = state.iteration;
     let augment = p.augment.clone();
+    let bf16 = p.precision == "bf16";
     let seed = p.seed;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         // the loader: gathers (and draws augmentation for) batches ahead of the network
@@ -330,7 +332,8 @@ pub fn train(
         while iteration < total {
             let (host, aug) = rx.recv().context("the batch loader stopped")?;
             let (x, y) = ds.tensors(&host, device, aug.as_ref());
-            let logits = net.forward_t(&x, true);
+            let logits =
+                autocast_bf16(device, bf16, || net.forward_t(&x, true)).to_kind(Kind::Float);
             let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
                 &y,
                 None,
@@ -367,7 +370,7 @@ pub fn train(
             if !iteration.is_multiple_of(p.eval_every) && iteration != total {
                 continue;
             }
-            let (probs, val_loss) = score(&net, ds, val, device);
+            let (probs, val_loss) = autocast_bf16(device, bf16, || score(&net, ds, val, device));
             let e = Evaluation {
                 iteration,
                 train_loss: run_loss / run_seen as f64,
