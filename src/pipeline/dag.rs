@@ -120,7 +120,8 @@ pub fn render(stages: &[StageDecl]) -> String {
             out.push_str(&format!("  <- {need}\n"));
         }
         for input in &s.inputs {
-            out.push_str(&format!("  <- {input}/\n"));
+            // a workspace path (file or folder), told apart from upstream stage names
+            out.push_str(&format!("  <- ./{input}\n"));
         }
         for path in s.written_paths() {
             out.push_str(&format!("  -> {path}\n"));
