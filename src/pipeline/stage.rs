@@ -47,6 +47,18 @@ pub fn canonical_params<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
+/// Checks that param `name` is one of `allowed`, with the message validation shows.
+pub fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid value `{name}`: `{value}` (expected {})",
+            allowed.join(", ")
+        ))
+    }
+}
+
 /// The built-in stage kinds, by name.
 #[derive(Default)]
 pub struct Registry {

@@ -14,13 +14,14 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::DEVICES;
 use super::split::{self, SplitRow};
 use super::train::{BEST, LATEST, MODEL};
 use super::worker;
 use crate::data::table::{read_parquet, required_strings, write_parquet};
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::atomic::write_atomic;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,18 +164,8 @@ impl Stage for Evaluate {
         let v = canonical_params::<EvaluateParams>(raw)?;
         let p: EvaluateParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
         p.threshold.rule()?;
-        if !["best", "latest"].contains(&p.checkpoint.as_str()) {
-            return Err(format!(
-                "invalid value `checkpoint`: `{}` (expected best or latest)",
-                p.checkpoint
-            ));
-        }
-        if !["cpu", "cuda", "auto"].contains(&p.device.as_str()) {
-            return Err(format!(
-                "invalid value `device`: `{}` (expected cpu, cuda or auto)",
-                p.device
-            ));
-        }
+        one_of("checkpoint", &p.checkpoint, &["best", "latest"])?;
+        one_of("device", &p.device, DEVICES)?;
         Ok(v)
     }
 

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::DEVICES;
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
 use super::worker;
 use crate::model::explain::Quadrants;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,20 +117,10 @@ impl Stage for Gradcam {
     fn params(&self, raw: &Value) -> Result<Value, String> {
         let v = canonical_params::<GradcamParams>(raw)?;
         let p: GradcamParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-        if !["val", "test"].contains(&p.role.as_str()) {
-            return Err(format!(
-                "invalid value `role`: `{}` (expected val or test)",
-                p.role
-            ));
-        }
+        one_of("role", &p.role, &["val", "test"])?;
+        one_of("device", &p.device, DEVICES)?;
         if p.deletion_steps == 0 {
             return Err("invalid value `deletion_steps`: must be positive".into());
-        }
-        if !["cpu", "cuda", "auto"].contains(&p.device.as_str()) {
-            return Err(format!(
-                "invalid value `device`: `{}` (expected cpu, cuda or auto)",
-                p.device
-            ));
         }
         Ok(v)
     }

@@ -12,6 +12,9 @@ pub mod worker;
 
 use crate::pipeline::stage::Registry;
 
+/// Where the network stages may run.
+pub const DEVICES: &[&str] = &["cpu", "cuda", "auto"];
+
 /// Every built-in stage kind.
 pub fn registry() -> Registry {
     let mut r = Registry::default();

@@ -452,7 +452,10 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
             ],
             vec![s("seed"), params["seed"].to_string()],
             vec![s("device"), t["device"].as_str().unwrap_or("?").to_string()],
-            vec![s("precision"), params["precision"].as_str().unwrap_or("fp32").to_string()],
+            vec![
+                s("precision"),
+                params["precision"].as_str().unwrap_or("fp32").to_string(),
+            ],
         ],
     ));
     d.push(Para(format!(

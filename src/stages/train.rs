@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::worker;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
 /// every 20 iterations, stop after 2 evaluations without F1 gain.
@@ -175,25 +175,12 @@ impl Stage for Train {
                 "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
             );
         }
-        for (name, value, allowed) in [
-            ("device", &p.device, &["cpu", "cuda", "auto"][..]),
-            ("optimizer", &p.optimizer, &["sgd", "adamw"][..]),
-            (
-                "schedule",
-                &p.schedule,
-                &["constant", "cosine", "onecycle"][..],
-            ),
-            ("sampler", &p.sampler, &["shuffle", "balanced"][..]),
-            ("monitor", &p.monitor, &["f1", "auc"][..]),
-            ("precision", &p.precision, &["fp32", "bf16"][..]),
-        ] {
-            if !allowed.contains(&value.as_str()) {
-                return Err(format!(
-                    "invalid value `{name}`: `{value}` (expected {})",
-                    allowed.join(", ")
-                ));
-            }
-        }
+        one_of("device", &p.device, super::DEVICES)?;
+        one_of("optimizer", &p.optimizer, &["sgd", "adamw"])?;
+        one_of("schedule", &p.schedule, &["constant", "cosine", "onecycle"])?;
+        one_of("sampler", &p.sampler, &["shuffle", "balanced"])?;
+        one_of("monitor", &p.monitor, &["f1", "auc"])?;
+        one_of("precision", &p.precision, &["fp32", "bf16"])?;
         if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
             return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
         }
