@@ -17,4 +17,5 @@ fi
 scripts/setup.sh
 # --workspace: the same build the tests use, so that nothing is compiled twice
 cargo build --release --workspace
-exec ./target/release/pneumo-pipeline run "$@"
+./target/release/pneumo-pipeline run "$@"
+echo "report: reports/report.md and reports/report.html; classify files with ./target/release/pneumo-pipeline predict IMAGE..." >&2
