@@ -237,12 +237,29 @@ fn pipeline_from_training_to_report_and_predict() {
         "{stderr}"
     );
     assert!(heat.join("person1946_bacteria_4874-gradcam.png").exists());
+    // a full-size original (2 to 4 Mpx grayscale JPEG) goes through the same decode and resize
+    let original = common::shared("data/kermany-fullres/PNEUMONIA/person1501_virus_2611.jpeg");
     let out = ws
-        .cmd(&["predict", "--json", sick.to_str().unwrap()])
+        .cmd(&[
+            "predict",
+            "--json",
+            sick.to_str().unwrap(),
+            original.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v[1]["probability"]
+            .as_f64()
+            .is_some_and(|p| (0.0..=1.0).contains(&p)),
+        "{v}"
+    );
     let p = v[0]["probability"].as_f64().unwrap();
     let expected = if p >= card_threshold(&ws) {
         "PNEUMONIA"
