@@ -1,5 +1,7 @@
 //! Parity with PyTorch on `../shared/fixtures/torchvision-resnet18`: the same weights and
 //! input give the same logits, activations, loss and gradients. `cargo test parity`.
+//! On a GPU machine: `PNEUMO_PARITY_DEVICE=cuda PNEUMO_FIXTURE_DIR=... <test binary> parity`
+//! (scripts/gpu-check.sh).
 
 use pneumo_torch::gradcam::{grad_cam, upsample_normalised};
 use pneumo_torch::resnet::ResNet18;
@@ -18,10 +20,18 @@ struct Fixture {
 impl Fixture {
     fn load() -> Fixture {
         tch::manual_seed(0);
-        let mut vs = VarStore::new(Device::Cpu);
+        let device = match std::env::var("PNEUMO_PARITY_DEVICE").as_deref() {
+            Ok("cuda") => Device::Cuda(0),
+            _ => Device::Cpu,
+        };
+        let mut vs = VarStore::new(device);
         let net = ResNet18::new(&vs.root(), 1);
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/torchvision-resnet18");
+        let dir = std::env::var_os("PNEUMO_FIXTURE_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/fixtures/torchvision-resnet18")
+            });
         assert!(
             dir.exists(),
             "parity needs {} (the shared folder beside the repository)",
@@ -33,7 +43,9 @@ impl Fixture {
             (vs.variables().len(), 0)
         );
         let input = std::fs::read(dir.join("input.safetensors")).unwrap();
-        let x = safetensor(&SafeTensors::deserialize(&input).unwrap(), "x").unwrap();
+        let x = safetensor(&SafeTensors::deserialize(&input).unwrap(), "x")
+            .unwrap()
+            .to_device(device);
         let expected = std::fs::read(dir.join("expected.safetensors")).unwrap();
         Fixture {
             vs,
@@ -49,11 +61,11 @@ impl Fixture {
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
+    (a.to_device(b.device()) - b).abs().max().double_value(&[])
 }
 
 fn rel(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).norm().double_value(&[]) / b.norm().double_value(&[])
+    (a.to_device(b.device()) - b).norm().double_value(&[]) / b.norm().double_value(&[])
 }
 
 #[test]
@@ -76,7 +88,9 @@ fn parity_train_logits_loss_and_gradients() {
     let logits = f.net.forward_t(&f.x, true);
     let d = max_abs(&logits, &f.want("logits_train"));
     assert!(d < 1e-4, "logits_train differ by {d}");
-    let labels = Tensor::from_slice(&[0f32, 0., 1., 1.]).view([4, 1]);
+    let labels = Tensor::from_slice(&[0f32, 0., 1., 1.])
+        .view([4, 1])
+        .to_device(logits.device());
     let loss = logits.binary_cross_entropy_with_logits::<Tensor>(
         &labels,
         None,
@@ -122,7 +136,10 @@ fn parity_gradcam_on_layer4() {
             )
         })
         .collect();
-    insta::assert_snapshot!("gradcam_parity_values", summary.join("\n"));
+    if f.x.device() == Device::Cpu {
+        // the snapshot is of the CPU kernels; on a GPU the tolerance above is the test
+        insta::assert_snapshot!("gradcam_parity_values", summary.join("\n"));
+    }
     // the input is untouched and no parameter gradient was accumulated
     assert_eq!(max_abs(&f.x, &x_before), 0.0);
     assert!(!f.vs.variables()["fc.weight"].grad().defined());

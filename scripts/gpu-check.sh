@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (PyTorch installed, no Rust, no network), from the repository root,
+# with gpu/ carried (scripts/gpu-prepare.sh). Results go to $OUT (or gpu-out/).
+#   scripts/gpu-check.sh speed   parity on the GPU + throughput beside PyTorch (fixture needed)
+#   scripts/gpu-check.sh train   the patient example on CUDA (gpu/data: a Kaggle-layout folder)
+set -euo pipefail
+what=${1:-speed}
+device=${DEVICE:-cuda}
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+torch_lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true
+case "$what" in
+speed)
+    PNEUMO_PARITY_DEVICE=$device PNEUMO_FIXTURE_DIR=gpu/fixture \
+        gpu/bin/parity --nocapture --test-threads 1 parity 2>&1 | tee "$out/parity.txt"
+    { python3 gpu/torch_reference.py gpu/fixture --runs throughput || true; } 2>&1 | tee "$out/peer-1.txt"
+    gpu/bin/throughput 2>&1 | tee "$out/ours.txt"
+    { python3 gpu/torch_reference.py gpu/fixture --runs throughput || true; } 2>&1 | tee "$out/peer-2.txt"
+    ;;
+train)
+    gunzip -kf gpu/bin/pneumo-pipeline.gz gpu/bin/pneumo-torch.gz
+    chmod +x gpu/bin/pneumo-pipeline gpu/bin/pneumo-torch
+    ws=$(mktemp -d)
+    mkdir -p "$ws/data" && ln -s "$PWD/gpu/data" "$ws/data/chest_xray"
+    sed -e "s/device: cpu/device: $device/" -e 's/size: 128/size: 224/' -e 's/epochs: 8/epochs: 30/' \
+        examples/patient-protocol.yaml > "$ws/pipeline.yaml"
+    PNEUMO_TORCH=$PWD/gpu/bin/pneumo-torch /usr/bin/time -v gpu/bin/pneumo-pipeline -w "$ws" run 2>&1 | tee "$out/train.txt"
+    cp -rL "$ws/reports" "$out/" && cp "$ws/build/evaluate/metrics.json" "$out/"
+    ;;
+*) echo "usage: $0 speed|train" >&2; exit 2 ;;
+esac
