@@ -15,9 +15,9 @@ case "$what" in
 speed)
     PNEUMO_PARITY_DEVICE=$device PNEUMO_FIXTURE_DIR=gpu/fixture \
         gpu/bin/parity --nocapture --test-threads 1 parity 2>&1 | tee "$out/parity.txt"
-    { python3 gpu/torch_reference.py gpu/fixture --runs throughput || true; } 2>&1 | tee "$out/peer-1.txt"
+    { python3 gpu/torch_reference.py gpu/fixture --runs throughput --out "$out/peer-1.json" || true; } 2>&1 | tee "$out/peer-1.txt"
     gpu/bin/throughput 2>&1 | tee "$out/ours.txt"
-    { python3 gpu/torch_reference.py gpu/fixture --runs throughput || true; } 2>&1 | tee "$out/peer-2.txt"
+    { python3 gpu/torch_reference.py gpu/fixture --runs throughput --out "$out/peer-2.json" || true; } 2>&1 | tee "$out/peer-2.txt"
     ;;
 train)
     gunzip -kf gpu/bin/pneumo-pipeline.gz gpu/bin/pneumo-torch.gz

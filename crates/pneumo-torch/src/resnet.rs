@@ -52,18 +52,20 @@ impl BasicBlock {
         }
     }
 
+    /// In-place ReLU and residual add, as torchvision (`ReLU(inplace=True)`, `out += identity`):
+    /// fewer allocations; autograd allows it because batch norm's backward does not need its
+    /// output.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs
-            .apply(&self.conv1)
-            .apply_t(&self.bn1, train)
-            .relu()
-            .apply(&self.conv2)
-            .apply_t(&self.bn2, train);
+        let mut h = xs.apply(&self.conv1).apply_t(&self.bn1, train);
+        let _ = h.relu_();
+        let mut ys = h.apply(&self.conv2).apply_t(&self.bn2, train);
         let shortcut = match &self.downsample {
             Some((c, b)) => xs.apply(c).apply_t(b, train),
             None => xs.shallow_clone(),
         };
-        (shortcut + ys).relu()
+        let _ = ys.g_add_(&shortcut);
+        let _ = ys.relu_();
+        ys
     }
 }
 
@@ -101,11 +103,9 @@ impl ResNet18 {
     /// The last residual block's activations (Grad-CAM's target layer).
     pub fn features_t(&self, xs: &Tensor, train: bool) -> Tensor {
         // xs: [B, 3, 224, 224]
-        let mut h = xs
-            .apply(&self.conv1) // [B, 64, 112, 112]
-            .apply_t(&self.bn1, train)
-            .relu()
-            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false); // [B, 64, 56, 56]
+        let mut h = xs.apply(&self.conv1).apply_t(&self.bn1, train); // [B, 64, 112, 112]
+        let _ = h.relu_();
+        let mut h = h.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false); // [B, 64, 56, 56]
         for layer in &self.layers {
             for block in layer {
                 h = block.forward_t(&h, train);
