@@ -119,8 +119,7 @@ pub fn cell_orders(cam: &[f32], side: usize, grid: usize, seed: u64) -> (Vec<usi
         .zip(&pixels)
         .map(|(m, p)| m / p.len().max(1) as f64)
         .collect();
-    let mut by_saliency: Vec<usize> = (0..grid * grid).collect();
-    by_saliency.sort_by(|&a, &b| mean[b].total_cmp(&mean[a]).then(a.cmp(&b)));
+    let by_saliency = salient_order(&mean);
     let mut random: Vec<usize> = (0..grid * grid).collect();
     SplitMix64::new(seed).shuffle(&mut random);
     let flatten = |cells: &[usize]| -> Vec<usize> {
@@ -132,10 +131,13 @@ pub fn cell_orders(cam: &[f32], side: usize, grid: usize, seed: u64) -> (Vec<usi
     (flatten(&by_saliency), flatten(&random))
 }
 
-/// Pixel indices by descending saliency (ties by index: reproducible).
-pub fn salient_order(cam: &[f32]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..cam.len()).collect();
-    idx.sort_by(|&a, &b| cam[b].total_cmp(&cam[a]).then(a.cmp(&b)));
+/// Indices (pixels or cells) by descending saliency (ties by index: reproducible).
+pub fn salient_order<T: Copy + Into<f64>>(saliency: &[T]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..saliency.len()).collect();
+    idx.sort_by(|&a, &b| {
+        let (a_v, b_v): (f64, f64) = (saliency[a].into(), saliency[b].into());
+        b_v.total_cmp(&a_v).then(a.cmp(&b))
+    });
     idx
 }
 

@@ -16,6 +16,11 @@ pub struct Binary {
     pub f1: f64,
 }
 
+/// `a / b`, 0 when `b` is 0 (a metric with an empty denominator).
+pub fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
 /// Metrics of `probs` against `labels` (1 = pneumonia) at `threshold` (positive when >=).
 pub fn binary(probs: &[f32], labels: &[f32], threshold: f32) -> Binary {
     let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
@@ -27,7 +32,6 @@ pub fn binary(probs: &[f32], labels: &[f32], threshold: f32) -> Binary {
             (false, true) => fn_ += 1,
         }
     }
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fn_);
     let f1 = if precision + recall == 0.0 {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::rng::SplitMix64;
 
-use super::metrics::{Binary, binary};
+use super::metrics::{Binary, binary, ratio};
 
 /// Indices of `probs` by descending probability (ties in index order, so results are stable).
 fn descending(probs: &[f32]) -> Vec<usize> {
@@ -290,7 +290,6 @@ pub struct Intervals {
 pub fn report(probs: &[f32], labels: &[f32], threshold: f64, rounds: usize, seed: u64) -> Report {
     let t = threshold as f32;
     let b = binary(probs, labels, t);
-    let ratio = |a: usize, n: usize| if n == 0 { 0.0 } else { a as f64 / n as f64 };
     let n = probs.len();
     Report {
         n,

@@ -233,8 +233,8 @@ fn save_chart(
     })
 }
 
-/// history.csv as columns by header name.
-pub fn read_history(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<f64>>> {
+/// A numeric CSV (history.csv, deletion.csv) as columns by header name.
+pub fn read_columns(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<f64>>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
@@ -266,7 +266,7 @@ fn render_all(
 ) -> anyhow::Result<Vec<ChartFile>> {
     fonts();
     let mut files = Vec::new();
-    let history = read_history(&train.join(HISTORY))?;
+    let history = read_columns(&train.join(HISTORY))?;
     let summary: Value = serde_json::from_slice(&fs::read(train.join(SUMMARY))?)?;
     let best_it = summary["best"]["iteration"].as_f64();
     let monitor = summary["monitor"].as_str().unwrap_or("f1").to_string();
@@ -472,7 +472,7 @@ fn render_all(
 
     let g: GradcamSummary = serde_json::from_slice(&fs::read(gradcam_dir.join(gradcam::SUMMARY))?)?;
     files.push(mean_cams(&g, gradcam_dir, out, p)?);
-    let deletion = read_history(&gradcam_dir.join("deletion.csv"))?;
+    let deletion = read_columns(&gradcam_dir.join("deletion.csv"))?;
     if g.deletion_images > 0 {
         files.push(save_chart(
             &Chart {

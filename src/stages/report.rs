@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::charts::{self, ChartFile, read_history};
+use super::charts::{self, ChartFile, read_columns};
 use super::evaluate::{METRICS, Metrics, RoleMetrics};
 use super::gradcam::{self, GradcamSummary, Regions};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
@@ -116,7 +116,7 @@ impl Stage for Report {
             preprocess: json("preprocess", "meta.json")?,
             train_summary: json("train", TRAIN_SUMMARY)?,
             train_card: json("train", MODEL)?,
-            history: read_history(&ctx.upstream("train")?.join(HISTORY))?,
+            history: read_columns(&ctx.upstream("train")?.join(HISTORY))?,
             metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
             gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
             charts: serde_json::from_slice(&read("charts", charts::INDEX)?)?,

@@ -82,13 +82,12 @@ impl Dataset {
     /// The u8 pixels and labels of `items`, gathered into one buffer (CPU only, so a loader
     /// thread can do it ahead of the network).
     pub fn gather(&self, items: &[(usize, f32)]) -> Host {
-        let n = (self.side * self.side) as usize;
-        let mut pixels = Vec::with_capacity(items.len() * n);
-        for &(row, _) in items {
-            pixels.extend_from_slice(&self.pixels[row * n..(row + 1) * n]);
-        }
         Host {
-            pixels,
+            pixels: items
+                .iter()
+                .flat_map(|&(row, _)| self.pixels(row))
+                .copied()
+                .collect(),
             labels: items.iter().map(|&(_, y)| y).collect(),
         }
     }

@@ -1,7 +1,7 @@
 //! The trained network at work: scoring images, Grad-CAM maps and their measurements, and
 //! `predict` on image files. Everything here is eval mode.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -146,14 +146,14 @@ pub fn gradcam(
         .collect::<anyhow::Result<_>>()?;
 
     // which images get an overlay: per outcome, a seeded draw
-    let mut chosen: BTreeMap<usize, &Prediction> = BTreeMap::new();
+    let mut chosen: BTreeSet<usize> = BTreeSet::new();
     for outcome in ["tp", "tn", "fp", "fn"] {
         let mut idx: Vec<usize> = (0..preds.len())
             .filter(|&i| preds[i].outcome == outcome)
             .collect();
         SplitMix64::new(p.seed).shuffle(&mut idx);
         for &i in idx.iter().take(p.per_outcome) {
-            chosen.insert(i, &preds[i]);
+            chosen.insert(i);
         }
     }
     let dir = out.join("gradcam");
@@ -193,7 +193,7 @@ pub fn gradcam(
                 *s += f64::from(c);
             }
             *count += 1;
-            if chosen.contains_key(&i) {
+            if chosen.contains(&i) {
                 let stem = Path::new(&pr.path)
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())

@@ -96,7 +96,6 @@ struct Resume {
     history: Vec<Evaluation>,
     best: Option<Evaluation>,
     since_gain: usize,
-    seconds: f64,
     /// The params the checkpoint was written under; a different set never resumes from it.
     params: serde_json::Value,
 }
@@ -284,7 +283,6 @@ pub fn train(
         history: Vec::new(),
         best: None,
         since_gain: 0,
-        seconds: 0.0,
         params: params_json.clone(),
     };
     if let Some((n, ckpt)) = latest_checkpoint(resume_dir) {
@@ -297,7 +295,7 @@ pub fn train(
         }
     }
     let pos_weight = Tensor::from_slice(&[p.pos_weight as f32]).to_device(device);
-    let n_pos = train.iter().filter(|x| x.1 >= 0.5).count();
+    let n_pos = sampler.positives.len();
     eprintln!(
         "train: {} train images ({} pneumonia, {} normal; n_normal/n_pneumonia = {:.3}), {} val, up to {total} iterations",
         train.len(),
@@ -311,7 +309,8 @@ pub fn train(
     let (mut run_loss, mut run_correct, mut run_seen) = (0.0, 0usize, 0usize);
     let mut stop_reason = format!("reached the iteration budget ({total})");
     let clock = Instant::now();
-    let offset = state.seconds;
+    // wall time of the run(s) before a resume, from the last evaluation
+    let offset = state.history.last().map_or(0.0, |e| e.seconds);
     let first = state.iteration;
     let augment = p.augment.clone();
     let bf16 = p.precision == "bf16";
@@ -399,7 +398,6 @@ pub fn train(
             }
             state.history.push(e);
             state.iteration = iteration;
-            state.seconds = offset + clock.elapsed().as_secs_f64();
             write_checkpoint(resume_dir, &vs, &opt, &state, gained)?;
             if state.since_gain >= p.patience {
                 stop_reason = format!(
