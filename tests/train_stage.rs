@@ -72,6 +72,13 @@ fn train_stage_writes_history_checkpoints_and_is_deterministic() {
         strip_seconds(&again),
         "two CPU runs with one seed must agree (seconds aside)"
     );
+    for file in ["best.safetensors", "latest.safetensors", "runtime.json"] {
+        assert!(
+            fs::read(out.join(file)).unwrap()
+                == fs::read(b.path().join("build/train").join(file)).unwrap(),
+            "{file}: two runs on one machine must be byte-identical"
+        );
+    }
 
     let second = a.ok(&["run"]);
     assert!(second.stages("ran").is_empty());

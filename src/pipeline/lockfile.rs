@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::atomic::write_atomic;
 use super::cache::OutFile;
 use super::key::CACHE_SCHEMA;
+use super::runtime::Runtime;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockFile {
@@ -31,6 +32,10 @@ pub struct LockedStage {
     pub upstream: BTreeMap<String, String>,
     /// Output file -> size and hash.
     pub outs: BTreeMap<String, OutFile>,
+    /// Where the outputs were computed, for stages whose figures depend on the machine
+    /// (their `runtime.json`): CPU, libtorch, kernels, threads, device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod lockfile;
 pub mod report;
 pub mod runlock;
 pub mod runner;
+pub mod runtime;
 pub mod stage;
 pub mod validate;
 

@@ -18,6 +18,7 @@ use super::inputs::{HashCache, InputError, InputSet};
 use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
+use super::runtime::Runtime;
 use super::stage::{Registry, StageContext};
 use super::validate::{Pipeline, StageDecl, StageKind};
 
@@ -542,6 +543,7 @@ impl Engine<'_> {
                 },
                 upstream: p.full_key.upstream.clone(),
                 outs: entry.meta.files.clone(),
+                runtime: Runtime::read(&entry.out_dir()),
             },
         );
         lockfile::save(self.workspace, lock).context("writing pipeline.lock")

@@ -153,7 +153,8 @@ impl Stage for Evaluate {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: runtime.json (where the scores were computed)
+        2
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

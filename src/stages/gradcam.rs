@@ -106,8 +106,8 @@ impl Stage for Gradcam {
 
     fn version(&self) -> u32 {
         // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
-        // are counted apart from the quadrant shares
-        3
+        // are counted apart from the quadrant shares; 4: runtime.json
+        4
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -19,6 +20,7 @@ use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, Protocol, SplitCounts};
 use super::train::{HISTORY, MODEL, SUMMARY as TRAIN_SUMMARY};
 use crate::model::explain::Quadrants;
+use crate::pipeline::runtime::Runtime;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +52,46 @@ pub struct Artifacts {
     pub charts: Vec<ChartFile>,
     pub config_hash: String,
     pub tool_version: String,
+    /// Where the network stages ran (`runtime.json`): train's, then evaluate's.
+    pub runtime: Vec<(&'static str, Runtime)>,
+}
+
+impl Artifacts {
+    /// Reads the upstream outputs; `dir_of(kind)` is the output folder of that upstream.
+    pub fn read(
+        dir_of: &dyn Fn(&str) -> anyhow::Result<PathBuf>,
+        title: String,
+        config: &[u8],
+    ) -> anyhow::Result<Artifacts> {
+        let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
+            let path = dir_of(kind)?.join(file);
+            fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let json = |kind: &str, file: &str| -> anyhow::Result<Value> {
+            Ok(serde_json::from_slice(&read(kind, file)?)?)
+        };
+        let mut runtime = Vec::new();
+        for kind in ["train", "evaluate"] {
+            if let Some(r) = Runtime::read(&dir_of(kind)?) {
+                runtime.push((kind, r));
+            }
+        }
+        Ok(Artifacts {
+            title,
+            index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
+            split: serde_json::from_slice(&read("split", COUNTS)?)?,
+            preprocess: json("preprocess", "meta.json")?,
+            train_summary: json("train", TRAIN_SUMMARY)?,
+            train_card: json("train", MODEL)?,
+            history: read_columns(&dir_of("train")?.join(HISTORY))?,
+            metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
+            gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
+            charts: serde_json::from_slice(&read("charts", charts::INDEX)?)?,
+            config_hash: blake3::hash(config).to_hex()[..16].to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            runtime,
+        })
+    }
 }
 
 /// A piece of the document. Text is plain (renderers escape it); `**x**` is not interpreted.
@@ -73,8 +115,9 @@ impl Stage for Report {
 
     fn version(&self) -> u32 {
         // 2: figures on a grid (a lone last figure no longer stretches to full width);
-        // 3: the region table's header names its all-zero-maps column
-        3
+        // 3: the region table's header names its all-zero-maps column; 4: where the
+        // network stages ran, and what that means for the digits
+        4
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {
@@ -104,25 +147,13 @@ impl Stage for Report {
             let path = ctx.upstream(kind)?.join(file);
             fs::read(&path).with_context(|| format!("reading {}", path.display()))
         };
-        let json = |kind: &str, file: &str| -> anyhow::Result<Value> {
-            Ok(serde_json::from_slice(&read(kind, file)?)?)
-        };
         let config =
             fs::read(ctx.workspace.join("pipeline.yaml")).context("reading pipeline.yaml")?;
-        let a = Artifacts {
-            title: p.title,
-            index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
-            split: serde_json::from_slice(&read("split", COUNTS)?)?,
-            preprocess: json("preprocess", "meta.json")?,
-            train_summary: json("train", TRAIN_SUMMARY)?,
-            train_card: json("train", MODEL)?,
-            history: read_columns(&ctx.upstream("train")?.join(HISTORY))?,
-            metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
-            gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
-            charts: serde_json::from_slice(&read("charts", charts::INDEX)?)?,
-            config_hash: blake3::hash(&config).to_hex()[..16].to_string(),
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
+        let a = Artifacts::read(
+            &|kind| Ok(ctx.upstream(kind)?.to_path_buf()),
+            p.title,
+            &config,
+        )?;
         // images beside the Markdown, embedded in the HTML
         let images = ctx.out_dir.join("images");
         fs::create_dir_all(&images)?;
@@ -759,8 +790,21 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
             vec![s("training seed"), params["seed"].to_string()],
             vec![s("device"), t["device"].as_str().unwrap_or("?").to_string()],
             vec![s("decision threshold"), num(m.threshold.value, 4)],
-        ],
+        ]
+        .into_iter()
+        .chain(a.runtime.iter().map(|(kind, r)| {
+            let what = if *kind == "train" {
+                "trained"
+            } else {
+                "scored"
+            };
+            vec![format!("{what} on"), r.describe()]
+        }))
+        .collect(),
     ));
+    d.push(Para(s(
+        "Figures from training and scoring depend on the machine as well as on the inputs: libtorch picks its kernels by CPU and splits sums by thread count, so another machine reproduces them to about the third decimal, not to the last digit. The same machine reproduces them exactly.",
+    )));
     d
 }
 

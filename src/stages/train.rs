@@ -159,8 +159,8 @@ impl Stage for Train {
     }
 
     fn version(&self) -> u32 {
-        // 2: own optimizer step, per-epoch permutations, resume checkpoints
-        2
+        // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json
+        3
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

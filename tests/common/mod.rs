@@ -175,3 +175,19 @@ pub fn write_rgb_jpeg(path: &Path, w: u32, h: u32) {
     let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
     img.save(path).unwrap();
 }
+
+/// Every Markdown table row has as many cells as its header.
+pub fn assert_tables_rectangular(md: &str) {
+    let mut width = None;
+    for line in md.lines() {
+        if !line.starts_with('|') {
+            width = None;
+            continue;
+        }
+        let cells = line.replace("\\|", "").matches('|').count();
+        match width {
+            None => width = Some(cells),
+            Some(w) => assert_eq!(cells, w, "ragged table row: {line}"),
+        }
+    }
+}

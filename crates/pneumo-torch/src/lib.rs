@@ -8,5 +8,6 @@ pub mod infer;
 pub mod optim;
 pub mod precision;
 pub mod resnet;
+pub mod runtime;
 pub mod train;
 pub mod weights;

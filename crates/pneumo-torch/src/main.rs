@@ -2,6 +2,14 @@
 //! `pneumo-pipeline` binary does not).
 //!
 //! `pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON`
+//!
+//! `pneumo-torch score --split DIR --cache DIR --model DIR --device D --roles R,R --out FILE`
+//! `pneumo-torch gradcam --split DIR --cache DIR --model DIR --predictions FILE --params JSON --out DIR`
+//! `pneumo-torch predict --model DIR [--device D] [--heatmap DIR] [--json] FILE...`
+//! `pneumo-torch runtime [--device D]`
+//!
+//! `train` and `gradcam` write `runtime.json` (where they ran: CPU, libtorch, kernels,
+//! threads, device) into `--out`; `score` beside its `--out` file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +20,7 @@ use pneumo_pipeline::stages::gradcam::GradcamParams;
 use pneumo_pipeline::stages::train::TrainParams;
 use pneumo_torch::dataset::Dataset;
 use pneumo_torch::infer::{self, Model};
+use pneumo_torch::runtime;
 use pneumo_torch::train::{ModelCard, train, write_model_card};
 
 fn arg(args: &[String], name: &str) -> anyhow::Result<String> {
@@ -36,6 +45,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             )?;
             let resume = PathBuf::from(arg(args, "--resume")?);
             let summary = train(&workspace, &ds, &params, &out, &resume)?;
+            runtime::current(pneumo_torch::train::device(&params.device)?).write(&out)?;
             write_model_card(
                 &out,
                 &ModelCard {
@@ -65,7 +75,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             )?;
             let roles = arg(args, "--roles")?;
             let roles: Vec<&str> = roles.split(',').collect();
-            let n = infer::score(&model, &ds, &roles, &PathBuf::from(arg(args, "--out")?))?;
+            let out = PathBuf::from(arg(args, "--out")?);
+            let n = infer::score(&model, &ds, &roles, &out)?;
+            if let Some(dir) = out.parent() {
+                runtime::current(model.device).write(dir)?;
+            }
             eprintln!("score: {n} images of {}", roles.join(", "));
             Ok(())
         }
@@ -76,18 +90,33 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 &PathBuf::from(arg(args, "--cache")?),
                 &PathBuf::from(arg(args, "--split")?),
             )?;
+            let out = PathBuf::from(arg(args, "--out")?);
             infer::gradcam(
                 &model,
                 &ds,
                 &PathBuf::from(arg(args, "--predictions")?),
                 &params,
-                &PathBuf::from(arg(args, "--out")?),
+                &out,
             )?;
+            runtime::current(model.device).write(&out)?;
             Ok(())
         }
         Some("predict") => predict(&args[1..]),
+        Some("runtime") => {
+            // `runtime --device D`: where this worker would run, as runtime.json; fails with
+            // libtorch's own error when the device cannot hold a tensor (scripts/gpu-check.sh
+            // asks this before spending GPU time)
+            let name = arg(args, "--device").unwrap_or_else(|_| "cpu".into());
+            let device = match name.as_str() {
+                "cuda" => tch::Device::Cuda(0),
+                other => pneumo_torch::train::device(other)?,
+            };
+            let rt = runtime::current(device);
+            println!("{}", serde_json::to_string_pretty(&rt)?);
+            runtime::check_device(device)
+        }
         _ => anyhow::bail!(
-            "usage: pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON"
+            "usage: pneumo-torch train|score|gradcam|predict|runtime ... (see the doc comment of crates/pneumo-torch/src/main.rs)"
         ),
     }
 }
