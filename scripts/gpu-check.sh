@@ -11,6 +11,20 @@ mkdir -p "$out"
 torch_lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true
+# Before any GPU minute is spent: the worker must reach CUDA through its own libtorch_cuda
+# (linked by crates/pneumo-torch/build.rs). Stops here with libtorch's error otherwise.
+gunzip -kf gpu/bin/pneumo-torch.gz && chmod +x gpu/bin/pneumo-torch
+for bin in gpu/bin/pneumo-torch gpu/bin/parity gpu/bin/throughput; do
+    if [ -e "$bin" ] && command -v readelf >/dev/null && ! readelf -d "$bin" | grep -q 'libtorch_cuda.so'; then
+        echo "gpu-check: $bin is not linked to libtorch_cuda.so; rebuild with scripts/gpu-prepare.sh" >&2
+        exit 3
+    fi
+done
+if ! gpu/bin/pneumo-torch runtime --device "$device" > "$out/runtime.json" 2> "$out/runtime.err"; then
+    echo "gpu-check: the worker cannot use device $device: $(cat "$out/runtime.err")" >&2
+    exit 3
+fi
+cat "$out/runtime.json"
 case "$what" in
 speed)
     PNEUMO_PARITY_DEVICE=$device PNEUMO_FIXTURE_DIR=gpu/fixture \

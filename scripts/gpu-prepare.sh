@@ -3,8 +3,10 @@
 # stripped binaries built here, the parity fixture, the peer script, and (for the training
 # check) a copy of the dataset, deleted again with `rm -rf gpu`. Carry is limited to 64 MiB a
 # call, so the checks are two calls of scripts/gpu-check.sh:
-#   speed: carry ["gpu/bin/parity", "gpu/bin/throughput", "gpu/fixture", "gpu/torch_reference.py"]  (53 MB)
-#   train: carry ["gpu/bin/pneumo-pipeline.gz", "gpu/bin/pneumo-torch.gz", "gpu/data"]            (59 MB)
+#   speed: carry ["gpu/bin/parity", "gpu/bin/throughput", "gpu/bin/pneumo-torch.gz", "gpu/fixture", "gpu/torch_reference.py"]
+#   train: carry ["gpu/bin/pneumo-pipeline.gz", "gpu/bin/pneumo-torch.gz", "gpu/data"]
+# Both start with `pneumo-torch runtime --device cuda`, which stops a call whose binaries
+# cannot reach CUDA before its minutes are spent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
@@ -24,3 +26,6 @@ strip -o gpu/bin/pneumo-torch target/release/pneumo-torch
 gzip -9 gpu/bin/pneumo-pipeline gpu/bin/pneumo-torch
 cp -r "$shared/data/kermany-dev" gpu/data
 du -sh gpu/bin/* gpu/fixture gpu/data
+for bin in gpu/bin/parity gpu/bin/throughput target/release/pneumo-torch; do
+    readelf -d "$bin" | grep -q libtorch_cuda.so || echo "gpu-prepare: $bin lacks libtorch_cuda.so (a CPU-only libtorch?)" >&2
+done
