@@ -39,6 +39,22 @@ fn the_worker_links_libtorch_cuda_exactly_when_libtorch_has_it() {
     );
 }
 
+/// The engine binary stays free of libtorch (its no-op `run` takes 20 ms, not 300).
+#[test]
+fn the_pipeline_binary_links_no_libtorch() {
+    let engine = Path::new(WORKER).with_file_name("pneumo-pipeline");
+    if !engine.exists() {
+        return; // built by `cargo test --workspace`; this crate's tests alone do not build it
+    }
+    let needed = needed(engine.to_str().unwrap());
+    assert!(
+        !needed
+            .iter()
+            .any(|n| n.contains("torch") || n.contains("c10")),
+        "{needed:?}"
+    );
+}
+
 #[test]
 fn asking_for_cuda_reaches_the_cuda_backend() {
     let out = Command::new(WORKER)
