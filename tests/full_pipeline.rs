@@ -263,6 +263,23 @@ fn pipeline_from_training_to_report_and_predict() {
         ["evaluate", "gradcam", "charts", "report"]
     );
 
+    // a threshold that calls every image PNEUMONIA leaves NPV undefined: it flows through
+    // charts and report as undefined, with the reason, not as a crash or a measured 0
+    ws.edit_config("threshold: {sensitivity: 0.9}", "threshold: 0.0");
+    let all_positive = ws.ok(&["run"]);
+    assert_eq!(
+        all_positive.stages("ran"),
+        ["evaluate", "gradcam", "charts", "report"]
+    );
+    assert!(json(&ws, "build/evaluate/metrics.json")["roles"]["val"]["npv"].is_null());
+    let md = fs::read_to_string(ws.path().join("reports/report.md")).unwrap();
+    assert!(md.contains("| NPV | undefined | undefined |"), "{md}");
+    assert!(
+        md.contains("NPV on val: no image was predicted NORMAL"),
+        "{md}"
+    );
+    ws.edit_config("threshold: 0.0", "threshold: {sensitivity: 0.9}");
+
     // predict: the model from evaluate, one line per file, a clear error for a bad one
     let data = common::kermany_dev();
     let normal = data.join("val/NORMAL/NORMAL2-IM-1427-0001.jpeg");

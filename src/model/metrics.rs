@@ -10,9 +10,13 @@ pub struct Binary {
     pub tn: usize,
     #[serde(rename = "fn")]
     pub fn_: usize,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub accuracy: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub precision: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub recall: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub f1: f64,
 }
 

@@ -2,6 +2,7 @@
 //! statistics. The network itself lives in the `pneumo-torch` crate (crates/pneumo-torch), so
 //! this binary never loads libtorch.
 
+pub mod defined;
 pub mod explain;
 pub mod metrics;
 pub mod pth;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::rng::SplitMix64;
 
-use super::metrics::{Binary, binary, ratio};
+use super::defined;
+use super::metrics::{Binary, binary};
 
 /// Indices of `probs` by descending probability (ties in index order, so results are stable).
 fn descending(probs: &[f32]) -> Vec<usize> {
@@ -264,11 +265,17 @@ pub struct Report {
     pub threshold: f64,
     #[serde(flatten)]
     pub binary: Binary,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub specificity: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub npv: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub roc_auc: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub pr_auc: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub ece: f64,
+    #[serde(deserialize_with = "super::defined::f64")]
     pub brier: f64,
     /// 95% intervals: Wilson for proportions, stratified bootstrap for F1 and the AUCs.
     pub ci: Intervals,
@@ -276,27 +283,40 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Intervals {
+    #[serde(deserialize_with = "super::defined::pair")]
     pub accuracy: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub precision: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub recall: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub specificity: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub npv: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub f1: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub roc_auc: (f64, f64),
+    #[serde(deserialize_with = "super::defined::pair")]
     pub pr_auc: (f64, f64),
 }
 
 /// Metrics with intervals; `rounds` bootstrap resamples with `seed`.
 pub fn report(probs: &[f32], labels: &[f32], threshold: f64, rounds: usize, seed: u64) -> Report {
     let t = threshold as f32;
-    let b = binary(probs, labels, t);
+    let mut b = binary(probs, labels, t);
+    // training's monitor counts an empty denominator as 0; a report says it is undefined
+    b.accuracy = defined::ratio(b.tp + b.tn, probs.len());
+    b.precision = defined::ratio(b.tp, b.tp + b.fp);
+    b.recall = defined::ratio(b.tp, b.tp + b.fn_);
+    b.f1 = defined::ratio(2 * b.tp, 2 * b.tp + b.fp + b.fn_);
     let n = probs.len();
     Report {
         n,
         threshold,
         binary: b,
-        specificity: ratio(b.tn, b.tn + b.fp),
-        npv: ratio(b.tn, b.tn + b.fn_),
+        specificity: defined::ratio(b.tn, b.tn + b.fp),
+        npv: defined::ratio(b.tn, b.tn + b.fn_),
         roc_auc: roc_auc(probs, labels),
         pr_auc: average_precision(probs, labels),
         ece: ece(probs, labels, 10),
@@ -307,7 +327,10 @@ pub fn report(probs: &[f32], labels: &[f32], threshold: f64, rounds: usize, seed
             recall: wilson(b.tp, b.tp + b.fn_),
             specificity: wilson(b.tn, b.tn + b.fp),
             npv: wilson(b.tn, b.tn + b.fn_),
-            f1: bootstrap(probs, labels, rounds, seed, |p, y| binary(p, y, t).f1),
+            f1: bootstrap(probs, labels, rounds, seed, |p, y| {
+                let b = binary(p, y, t);
+                defined::ratio(2 * b.tp, 2 * b.tp + b.fp + b.fn_)
+            }),
             roc_auc: bootstrap(probs, labels, rounds, seed ^ 1, roc_auc),
             pr_auc: bootstrap(probs, labels, rounds, seed ^ 2, average_precision),
         },
@@ -320,6 +343,27 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn undefined_metrics_are_nan_not_zero_and_nothing_panics() {
+        // every image called positive: NPV has an empty denominator
+        let r = report(&[0.9, 0.8, 0.7], &[1.0, 0.0, 1.0], 0.5, 50, 0);
+        assert!(r.npv.is_nan() && r.ci.npv.0.is_nan());
+        assert!(close(r.binary.precision, 2.0 / 3.0) && close(r.specificity, 0.0));
+        // one class only: the AUCs, specificity and precision are undefined
+        let r = report(&[0.9, 0.2], &[1.0, 1.0], 0.95, 50, 0);
+        assert!(r.roc_auc.is_nan() && r.specificity.is_nan() && r.binary.precision.is_nan());
+        assert!(
+            close(r.binary.f1, 0.0),
+            "F1 = 2TP / (2TP + FP + FN) = 0 is defined"
+        );
+        // an empty role
+        let r = report(&[], &[], 0.5, 50, 0);
+        assert!(r.binary.accuracy.is_nan() && r.binary.f1.is_nan() && r.roc_auc.is_nan());
+        // and it survives a JSON round trip as null
+        let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert!(back.npv.is_nan() && back.ci.f1.1.is_nan() && back.n == 0);
     }
 
     #[test]

@@ -168,13 +168,16 @@ where
             .label(name.clone())
             .legend(move |(px, py)| PathElement::new([(px, py), (px + 18, py)], GREY));
     }
+    // an undefined metric (NaN) has no place on a chart: its point is left out, not drawn
+    let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     for l in &c.lines {
+        let points: Vec<(f64, f64)> = l.points.iter().copied().filter(finite).collect();
         let style = l.color.stroke_width(if l.dashed { 1 } else { 2 });
         let color = l.color;
         let series = if l.dashed {
-            chart.draw_series(DashedLineSeries::new(l.points.clone(), 5, 5, style))
+            chart.draw_series(DashedLineSeries::new(points, 5, 5, style))
         } else {
-            chart.draw_series(LineSeries::new(l.points.clone(), style))
+            chart.draw_series(LineSeries::new(points, style))
         };
         series
             .map_err(e)?
@@ -183,7 +186,7 @@ where
                 PathElement::new([(px, py), (px + 18, py)], color.stroke_width(2))
             });
     }
-    for (name, pt, color) in &c.marks {
+    for (name, pt, color) in c.marks.iter().filter(|m| finite(&m.1)) {
         let color = *color;
         chart
             .draw_series([Circle::new(*pt, 6, color.filled())])
@@ -376,7 +379,7 @@ fn render_all(
             .unzip();
         let r = &m.report;
         roc_lines.push(line(
-            &format!("{role} (AUC {:.3})", r.roc_auc),
+            &format!("{role} (AUC {})", defined_3(r.roc_auc)),
             stats::roc_curve(&probs, &labels)
                 .iter()
                 .map(|c| (c.x, c.y))
@@ -389,7 +392,7 @@ fn render_all(
             color,
         ));
         pr_lines.push(line(
-            &format!("{role} (AP {:.3})", r.pr_auc),
+            &format!("{role} (AP {})", defined_3(r.pr_auc)),
             stats::pr_curve(&probs, &labels)
                 .iter()
                 .map(|c| (c.x, c.y))
@@ -650,4 +653,13 @@ fn mean_cams(
             g.role
         ),
     })
+}
+
+/// `v` at 3 decimals, or "undefined".
+fn defined_3(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "undefined".into()
+    }
 }

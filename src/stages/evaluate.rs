@@ -118,7 +118,9 @@ pub struct Prediction {
 pub struct SubtypeRecall {
     pub n: usize,
     pub detected: usize,
+    #[serde(deserialize_with = "crate::model::defined::f64")]
     pub recall: f64,
+    #[serde(deserialize_with = "crate::model::defined::pair")]
     pub ci: (f64, f64),
 }
 
@@ -153,8 +155,9 @@ impl Stage for Evaluate {
     }
 
     fn version(&self) -> u32 {
-        // 2: runtime.json (where the scores were computed)
-        2
+        // 2: runtime.json (where the scores were computed); 3: a metric with an empty
+        // denominator is null (undefined), not 0
+        3
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {

@@ -19,6 +19,7 @@ use super::gradcam::{self, GradcamSummary, Regions};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, Protocol, SplitCounts};
 use super::train::{HISTORY, MODEL, SUMMARY as TRAIN_SUMMARY};
+use crate::model::defined;
 use crate::model::explain::Quadrants;
 use crate::pipeline::runtime::Runtime;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
@@ -199,7 +200,7 @@ fn pct(v: f64) -> String {
     if v.is_finite() {
         format!("{:.2}%", v * 100.0)
     } else {
-        "n/a".into()
+        "undefined".into()
     }
 }
 
@@ -207,7 +208,7 @@ fn num(v: f64, d: usize) -> String {
     if v.is_finite() {
         format!("{v:.d$}")
     } else {
-        "n/a".into()
+        "undefined".into()
     }
 }
 
@@ -612,6 +613,20 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
         })
         .collect();
     d.push(Table(header, table_rows));
+    let undefined: Vec<String> = order
+        .iter()
+        .flat_map(|(role, rm)| {
+            defined::reasons(&rm.report.binary)
+                .into_iter()
+                .map(move |(metric, why)| format!("{metric} on {role}: {why}"))
+        })
+        .collect();
+    if !undefined.is_empty() {
+        d.push(Para(format!(
+            "Undefined here, because a count they divide by is zero: {}.",
+            undefined.join("; ")
+        )));
+    }
     let mut sub_rows = Vec::new();
     for (role, rm) in &order {
         for (sub, r) in &rm.subtypes {
