@@ -6,6 +6,8 @@
 pub mod atomic;
 pub mod cache;
 pub mod config;
+pub mod confine;
+
 pub mod dag;
 pub mod error;
 pub mod inputs;

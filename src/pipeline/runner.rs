@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::atomic::{temp_sibling, write_atomic};
 use super::cache::{Cache, Entry, Lookup};
+use super::confine;
 use super::dag;
 use super::inputs::{HashCache, InputError, InputSet};
 use super::key::{CACHE_SCHEMA, StageKey};
@@ -113,6 +114,18 @@ impl Engine<'_> {
         let lock = self.load_lock();
         let plan = self.plan_with(sel, &mut hashes, &lock)?;
         self.save_hashes(&mut hashes);
+        // before anything is deleted or written: every output this run may touch is inside
+        for p in plan
+            .iter()
+            .filter(|p| !matches!(p.freshness, Freshness::Fresh))
+        {
+            if let Some(decl) = self.pipeline.stage(&p.stage) {
+                for out in decl.written_paths() {
+                    confine::inside(self.workspace, out)
+                        .with_context(|| format!("stage `{}`", decl.name))?;
+                }
+            }
+        }
         Ok(plan)
     }
 
@@ -300,9 +313,15 @@ impl Engine<'_> {
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
-                let link = self.workspace.join(out);
+                let Ok(link) = confine::inside(self.workspace, out) else {
+                    return Some(format!("output `{out}` leads out of the workspace"));
+                };
+                let Ok(root) = self.workspace.canonicalize() else {
+                    return Some("the workspace cannot be resolved".into());
+                };
+                let at = link.strip_prefix(&root).unwrap_or(Path::new(out));
                 match fs::read_link(&link) {
-                    Ok(t) if t == link_target(out, entry) => None,
+                    Ok(t) if t == link_target(at, entry) => None,
                     _ => Some(format!("output `{out}` is missing or points elsewhere")),
                 }
             }
@@ -437,7 +456,7 @@ impl Engine<'_> {
         entries: &BTreeMap<String, PathBuf>,
     ) -> anyhow::Result<()> {
         for out in outs {
-            remove_path(&self.workspace.join(out))?;
+            remove_path(&confine::inside(self.workspace, out)?)?;
         }
         let mut command = Command::new("sh");
         command
@@ -460,7 +479,15 @@ impl Engine<'_> {
             bail!("stage `{}`: command `{cmd}` failed ({status})", decl.name);
         }
         for out in outs {
-            let src = self.workspace.join(out);
+            // the command may have made links since: resolve again, and refuse an output
+            // that is itself a link (its files would be read from wherever it points)
+            let src = confine::inside(self.workspace, out)?;
+            if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "stage `{}`: declared output `{out}` is a symlink; write the files themselves",
+                    decl.name
+                );
+            }
             if !src.exists() {
                 bail!(
                     "stage `{}`: command `{cmd}` did not write its declared output `{out}`",
@@ -488,7 +515,7 @@ impl Engine<'_> {
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
-                let link = self.workspace.join(out);
+                let link = confine::inside(self.workspace, out)?;
                 if let Ok(meta) = fs::symlink_metadata(&link)
                     && !meta.file_type().is_symlink()
                 {
@@ -503,12 +530,15 @@ impl Engine<'_> {
                 }
                 let tmp = temp_sibling(&link);
                 let _ = fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(link_target(out, entry), &tmp)?;
+                // relative to where the link really is (a link inside may have moved it)
+                let root = self.workspace.canonicalize()?;
+                let at = link.strip_prefix(&root).unwrap_or(Path::new(out));
+                std::os::unix::fs::symlink(link_target(at, entry), &tmp)?;
                 fs::rename(&tmp, &link).with_context(|| format!("linking {}", link.display()))?;
             }
             StageKind::Cmd { .. } => {
                 for rel in entry.meta.files.keys() {
-                    let dst = self.workspace.join(rel);
+                    let dst = confine::inside(self.workspace, rel)?;
                     let bytes = fs::read(entry.out_dir().join(rel))?;
                     write_atomic(&dst, &bytes)
                         .with_context(|| format!("writing {}", dst.display()))?;
@@ -569,8 +599,8 @@ impl Engine<'_> {
 }
 
 /// The relative link target from `out` (workspace-relative) to an entry's output folder.
-fn link_target(out: &str, entry: &Entry) -> PathBuf {
-    let depth = Path::new(out).components().count().saturating_sub(1);
+fn link_target(out: &Path, entry: &Entry) -> PathBuf {
+    let depth = out.components().count().saturating_sub(1);
     let mut t = PathBuf::new();
     for _ in 0..depth {
         t.push("..");
