@@ -182,6 +182,43 @@ fn corrupt_cache_entry_is_a_warning_and_a_miss() {
     fresh_all(&ws);
 }
 
+/// Same-size damage (other bytes, same length) passes the size check of planning; a stage
+/// about to read the entry hashes it first, so the upstream re-runs instead of feeding the
+/// stage garbage.
+#[test]
+fn same_size_damage_of_an_upstream_entry_is_found_before_a_stage_reads_it() {
+    let config = format!(
+        "{THREE_STAGES}  count:\n    cmd: wc -c < $PNEUMO_IN_PREPROCESS/images.u8 > n.txt\n    needs: [preprocess]\n    outs: [n.txt]\n"
+    );
+    let ws = Ws::generated(&config);
+    ws.ok(&["run"]);
+    let target = fs::canonicalize(ws.path().join("build/preprocess/images.u8")).unwrap();
+    let good = fs::read(&target).unwrap();
+    let mut perms = fs::metadata(&target).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&target, perms).unwrap();
+    let garbage: Vec<u8> = good.iter().map(|b| b.wrapping_add(101)).collect();
+    fs::write(&target, &garbage).unwrap();
+    // nothing reads it: the no-op path hashes nothing and stays a no-op
+    assert!(ws.ok(&["run"]).stages("ran").is_empty());
+    // a downstream stage re-runs: the damaged upstream is found and re-run first
+    ws.edit_config("> n.txt", "> n.txt && true");
+    let r = ws.ok(&["run"]);
+    assert!(
+        r.stderr()
+            .contains("warning: cache entry of `preprocess` is damaged"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(r.stages("ran"), ["preprocess", "count"]);
+    assert_eq!(
+        fs::read(ws.path().join("build/preprocess/images.u8")).unwrap(),
+        good
+    );
+    fresh_all(&ws);
+}
+
 #[test]
 fn status_says_why_in_json() {
     let ws = Ws::generated(THREE_STAGES);

@@ -69,6 +69,18 @@ fn a_cmd_output_through_a_link_is_refused_before_anything_is_deleted() {
 }
 
 #[test]
+fn nothing_runs_when_a_later_stage_would_escape() {
+    let config = "stages:\n  index:\n    kind: index\n  s:\n    cmd: echo x > escape/new.txt\n    needs: [index]\n    outs: [escape/new.txt]\n";
+    refused(config, "a later stage");
+    let (ws, _outside) = setup(config);
+    assert_eq!(ws.run(&["run"]).code(), 1);
+    assert!(
+        !ws.path().join("build/index").exists(),
+        "index ran before the refusal"
+    );
+}
+
+#[test]
 fn a_builtin_output_link_through_a_link_is_refused() {
     refused(
         "stages:\n  index:\n    kind: index\n    out: escape/idx\n",

@@ -20,6 +20,7 @@ pub mod runner;
 pub mod runtime;
 pub mod stage;
 pub mod validate;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

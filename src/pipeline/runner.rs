@@ -22,6 +22,7 @@ use super::report::Reporter;
 use super::runtime::Runtime;
 use super::stage::{Registry, StageContext};
 use super::validate::{Pipeline, StageDecl, StageKind};
+use super::verify;
 
 /// Whether a stage has to run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,18 +115,6 @@ impl Engine<'_> {
         let lock = self.load_lock();
         let plan = self.plan_with(sel, &mut hashes, &lock)?;
         self.save_hashes(&mut hashes);
-        // before anything is deleted or written: every output this run may touch is inside
-        for p in plan
-            .iter()
-            .filter(|p| !matches!(p.freshness, Freshness::Fresh))
-        {
-            if let Some(decl) = self.pipeline.stage(&p.stage) {
-                for out in decl.written_paths() {
-                    confine::inside(self.workspace, out)
-                        .with_context(|| format!("stage `{}`", decl.name))?;
-                }
-            }
-        }
         Ok(plan)
     }
 
@@ -348,8 +337,21 @@ impl Engine<'_> {
             .context("clearing .pneumo/cache tmp folder")?;
         let mut hashes = HashCache::load(&self.hash_cache_path());
         let mut lock = self.load_lock();
-        let plan = self.plan_with(sel, &mut hashes, &lock)?;
+        let mut plan = self.plan_with(sel, &mut hashes, &lock)?;
         self.save_hashes(&mut hashes);
+        verify::upstreams(&mut plan, self.pipeline, &cache, self.reporter);
+        // before anything is deleted or written: every output this run may touch is inside
+        for p in plan
+            .iter()
+            .filter(|p| !matches!(p.freshness, Freshness::Fresh))
+        {
+            if let Some(decl) = self.pipeline.stage(&p.stage) {
+                for out in decl.written_paths() {
+                    confine::inside(self.workspace, out)
+                        .with_context(|| format!("stage `{}`", decl.name))?;
+                }
+            }
+        }
         let mut results = Vec::new();
         let mut entries: BTreeMap<String, PathBuf> = BTreeMap::new();
         for p in plan {
