@@ -308,6 +308,40 @@ fn pipeline_from_training_to_report_and_predict() {
         "{stderr}"
     );
     assert!(heat.join("person1946_bacteria_4874-gradcam.png").exists());
+    // a file named `--json` is a file, not a flag; two files with one stem keep both maps
+    for (from, to) in [
+        (&normal, "--json"),
+        (&normal, "a/x.jpeg"),
+        (&sick, "b/x.jpeg"),
+    ] {
+        let dest = ws.path().join(to);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(from, dest).unwrap();
+    }
+    let out = ws
+        .cmd(&[
+            "predict",
+            "--heatmap",
+            "same-stem",
+            "--",
+            "--json",
+            "a/x.jpeg",
+            "b/x.jpeg",
+        ])
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.starts_with("--json\t"), "{stdout}");
+    for map in ["--json-gradcam.png", "x-gradcam.png", "x-2-gradcam.png"] {
+        assert!(ws.path().join("same-stem").join(map).exists(), "{map}");
+    }
     // a full-size original (2 to 4 Mpx grayscale JPEG) goes through the same decode and resize
     let original = common::shared("data/kermany-fullres/PNEUMONIA/person1501_virus_2611.jpeg");
     let out = ws

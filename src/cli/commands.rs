@@ -167,6 +167,7 @@ pub fn predict(
     if json {
         cmd.arg("--json");
     }
-    let status = cmd.args(images).status()?;
+    // after `--`, every argument is a file, even one named `--json`
+    let status = cmd.arg("--").args(images).status()?;
     Ok(status.code().unwrap_or(1))
 }

@@ -143,7 +143,19 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
         zip.by_name(&entry)
             .with_context(|| format!("{}: missing storage {entry} for {name}", path.display()))?
             .read_to_end(&mut storage)?;
-        let numel: usize = r.shape.iter().product();
+        // every size read from the file is checked: a hostile offset or shape is an error,
+        // never an overflow
+        let too_big = || {
+            anyhow::anyhow!(
+                "{}: tensor {name} has an impossible shape or offset",
+                path.display()
+            )
+        };
+        let numel = r
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(too_big)?;
         let contiguous = contiguous_strides(&r.shape);
         if numel > 0 && r.stride != contiguous {
             bail!(
@@ -153,8 +165,11 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
             );
         }
         let size = r.dtype.size();
-        let start = r.offset * size;
-        let end = start + numel * size;
+        let start = r.offset.checked_mul(size).ok_or_else(too_big)?;
+        let end = numel
+            .checked_mul(size)
+            .and_then(|n| start.checked_add(n))
+            .ok_or_else(too_big)?;
         if end > storage.len() {
             bail!("{}: storage of {name} is too short", path.display());
         }
@@ -172,10 +187,10 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
 
 fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
-    let mut acc = 1;
+    let mut acc = 1usize;
     for i in (0..shape.len()).rev() {
         strides[i] = acc;
-        acc *= shape[i];
+        acc = acc.saturating_mul(shape[i]);
     }
     strides
 }
@@ -484,6 +499,21 @@ mod tests {
         assert_eq!(f16_to_f32(0x3c00), 1.0);
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    }
+
+    /// Hostile sizes (made by tests/fixtures/hostile's generator, see its README) are
+    /// errors naming the file, not overflows or aborts.
+    #[test]
+    fn hostile_offsets_and_shapes_are_errors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile");
+        for (file, says) in [
+            ("offset-overflow.pth", "impossible shape or offset"),
+            ("shape-overflow.pth", "impossible shape or offset"),
+            ("too-short.pth", "storage of fc.weight is too short"),
+        ] {
+            let err = format!("{:#}", read(&dir.join(file)).unwrap_err());
+            assert!(err.contains(file) && err.contains(says), "{file}: {err}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tch::Device;
 use tch::nn::{ModuleT, VarStore};
 
@@ -18,23 +18,12 @@ use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
 use pneumo_pipeline::stages::train::MODEL;
 
+pub use crate::card::Card;
 use crate::dataset::{Dataset, Host};
 use crate::gradcam::{grad_cam, upsample_normalised};
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::train::device;
 use crate::weights;
-
-/// model.json as the train stage writes it (and evaluate rewrites with its threshold).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Card {
-    pub weights: String,
-    pub threshold: f64,
-    pub input_side: i64,
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-    #[serde(flatten)]
-    pub rest: BTreeMap<String, serde_json::Value>,
-}
 
 /// A trained network with its preprocessing and threshold.
 pub struct Model {
@@ -48,13 +37,7 @@ impl Model {
     /// Loads `dir/model.json` and the weights it names.
     pub fn load(dir: &Path, device_name: &str) -> anyhow::Result<Model> {
         let card_path = dir.join(MODEL);
-        let card: Card = serde_json::from_slice(&fs::read(&card_path).with_context(|| {
-            format!(
-                "reading {} (train the model first: pneumo-pipeline run)",
-                card_path.display()
-            )
-        })?)
-        .with_context(|| format!("{} is not a model card", card_path.display()))?;
+        let card = Card::load(&card_path)?;
         let device = device(device_name)?;
         let mut vs = VarStore::new(device);
         let net = ResNet18::new(&vs.root(), 1);
@@ -327,6 +310,7 @@ pub fn predict(
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut out = Vec::new();
+    let mut stems_used = BTreeSet::new();
     for file in files {
         let name = file.display().to_string();
         let pixels = fs::read(file)
@@ -354,7 +338,21 @@ pub fn predict(
             pixels,
             labels: vec![0.0],
         };
-        let p = model.probabilities(&ds, &host)[0];
+        let p = match model.probabilities(&ds, &host).first() {
+            Some(p) if p.is_finite() => *p,
+            other => {
+                out.push(Predicted {
+                    file: name,
+                    probability: None,
+                    label: None,
+                    heatmap: None,
+                    error: Some(format!(
+                        "the model gave no probability ({other:?}): its weights or preprocessing hold NaN"
+                    )),
+                });
+                continue;
+            }
+        };
         let label = if f64::from(p) >= model.card.threshold {
             "PNEUMONIA"
         } else {
@@ -367,7 +365,15 @@ pub fn predict(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".into());
-            let path = dir.join(format!("{stem}-gradcam.png"));
+            // two inputs with one stem (a/x.jpeg, b/x.jpeg) get x-gradcam.png, x-2-gradcam.png
+            let mut unique = stem.clone();
+            for n in 2.. {
+                if stems_used.insert(unique.clone()) {
+                    break;
+                }
+                unique = format!("{stem}-{n}");
+            }
+            let path = dir.join(format!("{unique}-gradcam.png"));
             overlay(&host.pixels, &cam, side as usize)
                 .save(&path)
                 .with_context(|| format!("writing {}", path.display()))?;

@@ -2,6 +2,7 @@
 //! loading torchvision-format weights. Kept out of the engine crate so that only the
 //! commands that train or score load libtorch.
 
+pub mod card;
 pub mod dataset;
 pub mod gradcam;
 pub mod infer;

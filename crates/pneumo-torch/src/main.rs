@@ -133,9 +133,17 @@ fn predict(args: &[String]) -> anyhow::Result<()> {
             "--device" => device = it.next().cloned().unwrap_or_default(),
             "--heatmap" => heatmap = it.next().map(PathBuf::from),
             "--json" => json = true,
+            // everything after `--` is a file, whatever its name
+            "--" => files.extend(it.by_ref().map(PathBuf::from)),
+            flag if flag.starts_with('-') => {
+                anyhow::bail!(
+                    "predict: unknown option `{flag}` (a file of that name goes after `--`)"
+                )
+            }
             _ => files.push(PathBuf::from(a)),
         }
     }
+    anyhow::ensure!(!files.is_empty(), "predict: no image files given");
     let model = Model::load(&model_dir.context("--model is required")?, &device)?;
     let results = infer::predict(&model, &files, heatmap.as_deref())?;
     let failed = results.iter().filter(|r| r.error.is_some()).count();
