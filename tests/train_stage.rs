@@ -162,9 +162,11 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
     ws.edit_config("max_iterations: 8", "max_iterations: 100000");
     ws.edit_config("patience: 5", "patience: 100000");
     ws.edit_config("eval_every: 4", "eval_every: 1");
+    // the worker inherits this file as its stderr and outlives the killed run for a moment
+    let stderr = tempfile::NamedTempFile::new().unwrap();
     let mut child = ws
         .cmd(&["run"])
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr.reopen().unwrap())
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
@@ -206,6 +208,15 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
         assert!(gone.elapsed().as_secs() < 10, "the worker outlived its run");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let said = fs::read_to_string(stderr.path()).unwrap();
+    assert!(
+        said.contains("the pipeline run that started this worker is gone"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("INTERNAL ASSERT"),
+        "the dying worker must exit quietly: {said}"
+    );
     // the same params resume from the checkpoint; other params start over
     ws.edit_config("max_iterations: 100000", "max_iterations: 8");
     ws.edit_config("eval_every: 1", "eval_every: 4");

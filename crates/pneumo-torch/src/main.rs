@@ -182,7 +182,12 @@ fn exit_with_parent() {
                 eprintln!(
                     "pneumo-torch: the pipeline run that started this worker is gone; stopping"
                 );
-                std::process::exit(1);
+                // _exit, not exit: exit runs libtorch's static destructors while the main
+                // thread is still inside libtorch, which then prints an "INTERNAL ASSERT
+                // FAILED ... report a bug to PyTorch" message on the way out
+                // SAFETY: ends the process at once; nothing here needs flushing beyond the
+                // line above (stderr is unbuffered)
+                unsafe { libc::_exit(1) };
             }
         }
     });
