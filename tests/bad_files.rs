@@ -155,3 +155,67 @@ fn mendeley_layout_without_val_indexes_and_names_the_empty_role() {
         "{err}"
     );
 }
+
+/// Names a later stage cannot carry (a newline, bytes that are not UTF-8) and entries that
+/// are no file (a symlink loop, a dangling link) are bad rows with their reason; two
+/// non-UTF-8 names stay two entries; the run goes on.
+#[test]
+fn odd_names_and_broken_links_are_bad_rows_not_a_failed_run() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+
+    let ws = Ws::generated(THREE_STAGES);
+    let normal = ws.data().join("train/NORMAL");
+    let good = normal.join("IM-0600-0001.jpeg");
+    common::write_jpeg(&good, 40, 40, 3);
+    fs::copy(&good, normal.join("IM-0601\n-0001.jpeg")).unwrap();
+    fs::copy(&good, normal.join(OsStr::from_bytes(b"IM-0602-\xff.jpeg"))).unwrap();
+    fs::copy(&good, normal.join(OsStr::from_bytes(b"IM-0602-\xfe.jpeg"))).unwrap();
+    symlink(&normal, normal.join("loop")).unwrap();
+    symlink(
+        normal.join("nowhere.jpeg"),
+        normal.join("IM-0603-0001.jpeg"),
+    )
+    .unwrap();
+
+    let r = ws.ok(&["run"]);
+    let rows = manifest::read(&ws.path().join("build/index/manifest.parquet")).unwrap();
+    let errors: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r.path.clone(), r.error.clone()?)))
+        .collect();
+    let why = |needle: &str| {
+        errors
+            .iter()
+            .filter(|(p, _)| p.contains(needle))
+            .map(|(_, e)| e.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        why("IM-0601"),
+        ["its name contains a control character (a newline or tab); rename it"],
+        "{errors:?}"
+    );
+    assert_eq!(
+        why("IM-0602").len(),
+        2,
+        "two non-UTF-8 names, two rows: {errors:?}"
+    );
+    assert!(why("IM-0602").iter().all(|e| e.contains("not valid UTF-8")));
+    assert_eq!(
+        why("IM-0603"),
+        ["a symlink to nothing (dangling)"],
+        "{errors:?}"
+    );
+    assert_eq!(why("/loop"), ["a symlink loop"], "{errors:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.path.ends_with("IM-0600-0001.jpeg") && r.error.is_none())
+    );
+    assert!(r.stderr().contains("bad files: 5"), "{}", r.stderr());
+    // the stat cache keeps the newline name on one line: a second run re-hashes nothing
+    let hashes = fs::read_to_string(ws.path().join(".pneumo/state/hashes.tsv")).unwrap();
+    assert!(hashes.contains("IM-0601\\n-0001.jpeg"), "{hashes}");
+    assert!(ws.ok(&["run"]).stages("ran").is_empty());
+}

@@ -294,3 +294,22 @@ fn missing_dataset_names_the_path_and_the_source() {
     assert!(err.contains("10.17632/rscbjbr9sj.2"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Two file names that are not UTF-8 stay two inputs (a lossy conversion made them one key,
+/// so editing one left the stage fresh with a stale output).
+#[test]
+fn non_utf8_deps_are_distinct_inputs() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Ws::new(
+        "stages:\n  s:\n    cmd: cat deps/* | wc -c > out.txt\n    deps: [deps]\n    outs: [out.txt]\n",
+    );
+    let deps = ws.path().join("deps");
+    fs::create_dir(&deps).unwrap();
+    fs::write(deps.join(OsStr::from_bytes(b"a-\xff")), "one").unwrap();
+    fs::write(deps.join(OsStr::from_bytes(b"a-\xfe")), "two").unwrap();
+    assert_eq!(ws.ok(&["run"]).stages("ran"), ["s"]);
+    fs::write(deps.join(OsStr::from_bytes(b"a-\xfe")), "three").unwrap();
+    assert_eq!(ws.ok(&["run"]).stages("ran"), ["s"]);
+    assert!(ws.ok(&["run"]).stages("ran").is_empty());
+}

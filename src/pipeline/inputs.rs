@@ -16,8 +16,21 @@ use super::atomic::write_atomic;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileHash {
     pub size: u64,
-    /// blake3, hex.
+    /// blake3, hex; for an unusable entry, `!` and the reason (so the key sees it).
     pub hash: String,
+    /// Why the entry cannot be used as a file (a symlink loop or a dangling link, an
+    /// unreadable file, a name that is not UTF-8), for the stage to report; not a run error.
+    pub problem: Option<String>,
+}
+
+impl FileHash {
+    fn unusable(why: String) -> FileHash {
+        FileHash {
+            size: 0,
+            hash: format!("!{why}"),
+            problem: Some(why),
+        }
+    }
 }
 
 /// Hashed input files by workspace-relative path (`/`-separated).
@@ -45,13 +58,6 @@ pub enum InputError {
     Missing(String),
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InputError + '_ {
-    move |source| InputError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +96,7 @@ impl HashCache {
                     mtime_ns,
                     ino,
                 };
-                entries.insert(p.to_string(), (stat, hash.to_string()));
+                entries.insert(unescape_path(p), (stat, hash.to_string()));
             }
         }
         Self {
@@ -110,8 +116,11 @@ impl HashCache {
         let mut text = String::with_capacity(rows.len() * 120);
         for (p, (s, h)) in rows {
             text.push_str(&format!(
-                "{h}\t{}\t{}\t{}\t{p}\n",
-                s.size, s.mtime_ns, s.ino
+                "{h}\t{}\t{}\t{}\t{}\n",
+                s.size,
+                s.mtime_ns,
+                s.ino,
+                escape_path(p)
             ));
         }
         write_atomic(&self.path, text.as_bytes())?;
@@ -127,7 +136,9 @@ impl HashCache {
         roots: &[String],
     ) -> Result<InputSet, InputError> {
         // walking reads folder listings only; the stat calls, one per file, run in parallel
-        let mut listed: Vec<(String, PathBuf)> = Vec::new();
+        // (key, path, a problem to report that does not stop hashing)
+        let mut listed: Vec<(String, PathBuf, Option<String>)> = Vec::new();
+        let mut set = InputSet::default();
         for root in roots {
             let abs = workspace.join(root);
             if !abs.exists() {
@@ -140,53 +151,90 @@ impl HashCache {
                 .into_iter()
                 .filter_entry(|e| e.depth() == 0 || !is_ignored(e.file_name()));
             for entry in walker {
-                let entry = entry.map_err(|e| InputError::Io {
-                    path: e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| abs.clone()),
-                    source: e.into(),
-                })?;
-                let ft = entry.file_type();
-                if ft.is_file() {
-                    let rel = rel_key(
+                let entry = match entry {
+                    Ok(e) => e,
+                    // a loop or a dangling link below the root is that entry's problem only
+                    Err(e) if e.depth() > 0 && e.path().is_some() => {
+                        let path = e.path().unwrap_or(&abs);
+                        let (rel, _) =
+                            rel_key(root, path.strip_prefix(&abs).unwrap_or(Path::new("")));
+                        let why = if e.loop_ancestor().is_some() {
+                            "a symlink loop".to_string()
+                        } else if fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+                            "a symlink to nothing (dangling)".to_string()
+                        } else {
+                            format!(
+                                "unreadable: {}",
+                                e.io_error().map_or(e.to_string(), |io| io.to_string())
+                            )
+                        };
+                        set.files.insert(rel, FileHash::unusable(why));
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(InputError::Io {
+                            path: e
+                                .path()
+                                .map(Path::to_path_buf)
+                                .unwrap_or_else(|| abs.clone()),
+                            source: e.into(),
+                        });
+                    }
+                };
+                if entry.file_type().is_file() {
+                    let (rel, utf8) = rel_key(
                         root,
                         entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
                     );
-                    listed.push((rel, entry.into_path()));
+                    // still hashed, so a `cmd` stage that reads it sees it change
+                    let note = (!utf8).then(|| "its name is not valid UTF-8 (rename it)".into());
+                    listed.push((rel, entry.into_path(), note));
                 }
             }
         }
-        let found: Vec<(String, PathBuf, Stat)> = listed
+        type Found = (String, PathBuf, Result<Stat, String>, Option<String>);
+        let found: Vec<Found> = listed
             .into_par_iter()
-            .filter_map(|(rel, path)| match fs::metadata(&path) {
-                Ok(m) if m.is_file() => Some(Ok((rel, path, stat_of(&m)))),
+            .filter_map(|(rel, path, note)| match fs::metadata(&path) {
+                Ok(m) if m.is_file() => Some((rel, path, Ok(stat_of(&m)), note)),
                 Ok(_) => None,
-                Err(e) => Some(Err(InputError::Io { path, source: e })),
-            })
-            .collect::<Result<_, _>>()?;
-        let hashed: Vec<Result<(String, Stat, String, bool), InputError>> = found
-            .into_par_iter()
-            .map(|(rel, abs, stat)| match self.entries.get(&rel) {
-                Some((s, h))
-                    if s.size == stat.size && s.mtime_ns == stat.mtime_ns && s.ino == stat.ino =>
-                {
-                    Ok((rel, stat, h.clone(), false))
-                }
-                _ => {
-                    let hash = hash_file(&abs).map_err(io_err(&abs))?;
-                    Ok((rel, stat, hash, true))
-                }
+                Err(e) => Some((rel, path, Err(format!("unreadable: {e}")), note)),
             })
             .collect();
-        let mut set = InputSet::default();
-        for item in hashed {
-            let (rel, stat, hash, fresh) = item?;
+        type Hashed = (String, Result<(Stat, String, bool), String>, Option<String>);
+        let hashed: Vec<Hashed> = found
+            .into_par_iter()
+            .map(|(rel, abs, stat, note)| {
+                let got = stat.and_then(|stat| match self.entries.get(&rel) {
+                    Some((s, h))
+                        if s.size == stat.size
+                            && s.mtime_ns == stat.mtime_ns
+                            && s.ino == stat.ino =>
+                    {
+                        Ok((stat, h.clone(), false))
+                    }
+                    _ => match hash_file(&abs) {
+                        Ok(hash) => Ok((stat, hash, true)),
+                        Err(e) => Err(format!("unreadable: {e}")),
+                    },
+                });
+                (rel, got, note)
+            })
+            .collect();
+        for (rel, got, note) in hashed {
+            let (stat, hash, fresh) = match got {
+                Ok(x) => x,
+                Err(why) => {
+                    set.files.insert(rel, FileHash::unusable(why));
+                    continue;
+                }
+            };
             set.files.insert(
                 rel.clone(),
                 FileHash {
                     size: stat.size,
                     hash: hash.clone(),
+                    problem: note,
                 },
             );
             if fresh {
@@ -203,17 +251,60 @@ fn is_ignored(name: &std::ffi::OsStr) -> bool {
     name.starts_with('.') || name == "__MACOSX"
 }
 
-fn rel_key(root: &str, inner: &Path) -> String {
+/// The `/`-joined key of `root/inner`, and whether every component was UTF-8. A component
+/// that is not becomes its lossy text, `//` and its bytes in hex: `//` never occurs in a key
+/// otherwise, so two such names (which `to_string_lossy` alone would collapse) stay apart.
+fn rel_key(root: &str, inner: &Path) -> (String, bool) {
+    use std::os::unix::ffi::OsStrExt;
     let root = root.trim_end_matches('/');
+    let mut utf8 = true;
     let inner: Vec<String> = inner
         .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .map(|c| {
+            let os = c.as_os_str();
+            match os.to_str() {
+                Some(s) => s.to_string(),
+                None => {
+                    utf8 = false;
+                    let hex: String = os.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{}//{hex}", os.to_string_lossy())
+                }
+            }
+        })
         .collect();
-    if inner.is_empty() {
+    let key = if inner.is_empty() {
         root.to_string()
     } else {
         format!("{root}/{}", inner.join("/"))
+    };
+    (key, utf8)
+}
+
+/// hashes.tsv holds one path a line: `\`, tab, newline and carriage return are escaped.
+fn escape_path(p: &str) -> String {
+    p.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+fn unescape_path(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => {}
+        }
     }
+    out
 }
 
 fn stat_of(meta: &fs::Metadata) -> Stat {

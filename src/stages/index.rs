@@ -14,6 +14,7 @@ use crate::data::decode::decode;
 use crate::data::kermany::parse_name;
 use crate::data::layout::{LABELS, SPLITS, missing_dataset_hint, place};
 use crate::data::manifest::{self, ManifestRow};
+use crate::pipeline::inputs::FileHash;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
 
 /// Default pixel limit: 64 Mpx, about ten times the largest Kermany original.
@@ -74,7 +75,9 @@ impl Stage for Index {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: symlink loops, dangling links, unreadable files and names with control
+        // characters or invalid UTF-8 are bad rows, not a failed run
+        2
     }
 
     fn params(&self, raw: &Value) -> Result<Value, String> {
@@ -111,7 +114,8 @@ impl Stage for Index {
         let mut placed = Vec::new();
         let mut ignored = Vec::new();
         for (rel, f) in ctx.inputs.under(&data) {
-            match place(rel) {
+            // a non-UTF-8 name's key ends in `//` and its bytes (inputs.rs): placed by its text
+            match place(rel.split("//").next().unwrap_or(rel)) {
                 Some((split, label)) => placed.push((rel, split, label, f)),
                 None => ignored.push(rel.to_string()),
             }
@@ -123,7 +127,7 @@ impl Stage for Index {
         let rows: Vec<ManifestRow> = placed
             .par_iter()
             .map(|(rel, split, label, f)| {
-                let row = index_file(&root, rel, split, label, &f.hash, p.max_pixels);
+                let row = index_file(&root, rel, split, label, f, p.max_pixels);
                 bar.inc(1);
                 row
             })
@@ -145,13 +149,26 @@ fn index_file(
     rel: &str,
     split: &str,
     label: &str,
-    hash: &str,
+    f: &FileHash,
     max_pixels: u64,
 ) -> anyhow::Result<ManifestRow> {
-    let path = root.join(rel);
-    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let file_name = rel.rsplit('/').next().unwrap_or(rel);
     let name = parse_name(file_name, Some(label));
+    // a name later stages cannot carry through CSV lines and logs, or an entry that is no
+    // file (a symlink loop, a dangling link, unreadable): a bad row with its reason
+    let unusable = f.problem.clone().or_else(|| {
+        rel.chars().any(char::is_control).then(|| {
+            "its name contains a control character (a newline or tab); rename it".to_string()
+        })
+    });
+    let bytes = match unusable {
+        Some(_) => Vec::new(),
+        None => {
+            let path = root.join(rel);
+            fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+    };
+    let hash = f.hash.as_str();
     let mut row = ManifestRow {
         path: rel.to_string(),
         split: split.to_string(),
@@ -166,6 +183,10 @@ fn index_file(
         hash: hash.to_string(),
         error: None,
     };
+    if let Some(why) = unusable {
+        row.error = Some(why);
+        return Ok(row);
+    }
     match decode(&bytes, max_pixels) {
         Ok((facts, _)) if is_jpeg(&bytes) && !has_jpeg_end(&bytes) => {
             row.width = Some(facts.width);
