@@ -130,3 +130,78 @@ fn no_wait_refuses_while_another_run_holds_the_workspace() {
         r.stderr()
     );
 }
+
+/// `chmod -R a-w .pneumo/cache` by its owner (not root, whom permissions do not stop): a
+/// no-op run still works, and a killed run's leftover it cannot remove is a warning.
+#[test]
+fn a_read_only_cache_still_allows_a_no_op_run() {
+    use std::os::unix::fs::{PermissionsExt, lchown};
+    let ws = Ws::generated(THREE_STAGES);
+    let root = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+        == "0";
+    // as root, the workspace goes to `nobody` and the binary runs as nobody
+    let run = |args: &[&str]| {
+        let mut c = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::BIN,
+            ]);
+            c
+        } else {
+            std::process::Command::new(common::BIN)
+        };
+        c.arg("--workspace")
+            .arg(ws.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let each = |f: &dyn Fn(&std::path::Path)| {
+        for e in walkdir::WalkDir::new(ws.path()) {
+            f(e.unwrap().path());
+        }
+    };
+    if root {
+        each(&|p| lchown(p, Some(65534), Some(65534)).unwrap());
+    }
+    let first = run(&["run"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let cache = ws.path().join(".pneumo/cache");
+    fs::create_dir_all(cache.join("v1/tmp/leftover-of-a-killed-run")).unwrap();
+    if root {
+        each(&|p| lchown(p, Some(65534), Some(65534)).unwrap());
+    }
+    for e in walkdir::WalkDir::new(&cache) {
+        let p = e.unwrap().into_path();
+        let mode = fs::metadata(&p).unwrap().permissions().mode();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode & !0o222)).unwrap();
+    }
+    let again = run(&["run"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("could not clear .pneumo/cache's tmp folder"),
+        "{stderr}"
+    );
+    // give the folder back its write bits so the temp dir can be removed
+    for e in walkdir::WalkDir::new(&cache) {
+        let p = e.unwrap().into_path();
+        let mode = fs::metadata(&p).unwrap().permissions().mode();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode | 0o200)).unwrap();
+    }
+}

@@ -94,12 +94,23 @@ impl Cache {
         self.runs().join(digest)
     }
 
-    /// Removes leftovers of runs that were killed. Call only under the run lock.
+    /// Removes leftovers of runs that were killed (the tmp folder's contents; the folder
+    /// itself stays, so a cache made read-only has nothing to remove). Call only under the
+    /// run lock.
     pub fn clear_tmp(&self) -> io::Result<()> {
-        match fs::remove_dir_all(self.tmp()) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let listing = match fs::read_dir(self.tmp()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
+        for entry in listing {
+            let path = entry?.path();
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => fs::remove_dir_all(&path)?,
+                Ok(_) => fs::remove_file(&path)?,
+                Err(_) => {}
+            }
         }
+        Ok(())
     }
 
     /// A fresh, empty output folder for a run of `digest`.

@@ -332,9 +332,11 @@ impl Engine<'_> {
     /// Brings the selected stages up to date. The caller holds the run lock.
     pub fn run(&self, sel: &Selection) -> anyhow::Result<Vec<StageResult>> {
         let cache = Cache::new(self.workspace);
-        cache
-            .clear_tmp()
-            .context("clearing .pneumo/cache tmp folder")?;
+        if let Err(e) = cache.clear_tmp() {
+            // leftovers of a killed run cost disk, not correctness: say so and go on
+            self.reporter
+                .warn(&format!("could not clear .pneumo/cache's tmp folder: {e}"));
+        }
         let mut hashes = HashCache::load(&self.hash_cache_path());
         let mut lock = self.load_lock();
         let mut plan = self.plan_with(sel, &mut hashes, &lock)?;
