@@ -205,3 +205,36 @@ fn a_read_only_cache_still_allows_a_no_op_run() {
         fs::set_permissions(&p, fs::Permissions::from_mode(mode | 0o200)).unwrap();
     }
 }
+
+/// A failed command neither loses the last good output nor leaves its half-written one; a
+/// file it writes beside its declared outputs without declaring it is a warning.
+#[test]
+fn a_failed_command_leaves_the_last_good_output_in_place() {
+    let ws = Ws::new(
+        "stages:\n  s:\n    cmd: mkdir -p out && echo good > out/a.txt && echo extra > out/b.txt\n    outs: [out/a.txt]\n",
+    );
+    let r = ws.ok(&["run"]);
+    assert!(
+        r.stderr()
+            .contains("stage `s` wrote `out/b.txt`, which is not among its `outs`"),
+        "{}",
+        r.stderr()
+    );
+    ws.edit_config("echo good > out/a.txt", "echo half > out/a.txt && exit 3");
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("stage `s` failed; its last good outputs are back in place"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        fs::read_to_string(ws.path().join("out/a.txt")).unwrap(),
+        "good\n"
+    );
+    // a stage that never succeeded leaves nothing half-written behind
+    let fresh = Ws::new("stages:\n  t:\n    cmd: echo half > t.txt && exit 3\n    outs: [t.txt]\n");
+    assert_eq!(fresh.run(&["run"]).code(), 1);
+    assert!(!fresh.path().join("t.txt").exists());
+}

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -13,6 +12,7 @@ use serde::Serialize;
 
 use super::atomic::{temp_sibling, write_atomic};
 use super::cache::{Cache, Entry, Lookup};
+use super::cmd;
 use super::confine;
 use super::dag;
 use super::inputs::{HashCache, InputError, InputSet};
@@ -438,7 +438,22 @@ impl Engine<'_> {
                     .run(&ctx)
                     .with_context(|| format!("stage `{}` failed", decl.name))?;
             }
-            StageKind::Cmd { cmd, outs } => self.run_cmd(decl, cmd, outs, &out_dir, entries)?,
+            StageKind::Cmd { cmd, outs } => {
+                match cmd::run(self.workspace, decl, cmd, outs, &out_dir, entries) {
+                    Ok(undeclared) => {
+                        for f in undeclared {
+                            self.reporter.warn(&format!(
+                                "stage `{}` wrote `{f}`, which is not among its `outs`: it is not cached or restored",
+                                decl.name
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        self.restore_last_good(decl, outs, cache, lock);
+                        return Err(e);
+                    }
+                }
+            }
         }
         let entry = cache
             .commit(pending, &decl.name, &p.full_key)
@@ -451,66 +466,29 @@ impl Engine<'_> {
         self.record(lock, decl, p, &entry)
     }
 
-    fn run_cmd(
-        &self,
-        decl: &StageDecl,
-        cmd: &str,
-        outs: &[String],
-        out_dir: &Path,
-        entries: &BTreeMap<String, PathBuf>,
-    ) -> anyhow::Result<()> {
+    /// After a failed command: its half-written outputs go, and the last committed ones
+    /// (pipeline.lock's entry, when still cached) come back, so a failure loses nothing.
+    fn restore_last_good(&self, decl: &StageDecl, outs: &[String], cache: &Cache, lock: &LockFile) {
         for out in outs {
-            remove_path(&confine::inside(self.workspace, out)?)?;
-        }
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(self.workspace)
-            .env("PNEUMO_STAGE", &decl.name)
-            .env("PNEUMO_WORKSPACE", self.workspace)
-            .stdout(std::io::stderr());
-        for need in &decl.needs {
-            if let Some(dir) = entries.get(need) {
-                let var = format!("PNEUMO_IN_{}", need.to_uppercase().replace('-', "_"));
-                command.env(var, dir);
+            if let Ok(path) = confine::inside(self.workspace, out) {
+                let _ = remove_path(&path);
             }
         }
-        let status = command
-            .status()
-            .with_context(|| format!("starting `sh -c {cmd}` for stage `{}`", decl.name))?;
-        if !status.success() {
-            bail!("stage `{}`: command `{cmd}` failed ({status})", decl.name);
-        }
-        for out in outs {
-            // the command may have made links since: resolve again, and refuse an output
-            // that is itself a link (its files would be read from wherever it points)
-            let src = confine::inside(self.workspace, out)?;
-            if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-                bail!(
-                    "stage `{}`: declared output `{out}` is a symlink; write the files themselves",
+        let Some(locked) = lock.stages.get(&decl.name) else {
+            return;
+        };
+        if let Lookup::Hit(entry) = cache.lookup(&locked.key, true) {
+            match self.materialize(decl, &entry) {
+                Ok(()) => self.reporter.warn(&format!(
+                    "stage `{}` failed; its last good outputs are back in place",
                     decl.name
-                );
-            }
-            if !src.exists() {
-                bail!(
-                    "stage `{}`: command `{cmd}` did not write its declared output `{out}`",
+                )),
+                Err(e) => self.reporter.warn(&format!(
+                    "stage `{}` failed, and its last good outputs could not be restored: {e:#}",
                     decl.name
-                );
-            }
-            for e in walkdir::WalkDir::new(&src) {
-                let e = e?;
-                if e.file_type().is_file() {
-                    let rel = e.path().strip_prefix(self.workspace).unwrap_or(e.path());
-                    let dst = out_dir.join(rel);
-                    fs::create_dir_all(dst.parent().unwrap_or(out_dir))?;
-                    fs::copy(e.path(), &dst).with_context(|| {
-                        format!("copying {} into the cache", e.path().display())
-                    })?;
-                }
+                )),
             }
         }
-        Ok(())
     }
 
     /// Makes the workspace show an entry's outputs: a link for built-in stages, file copies
@@ -618,7 +596,7 @@ fn link_target(out: &Path, entry: &Entry) -> PathBuf {
     t
 }
 
-fn remove_path(p: &Path) -> std::io::Result<()> {
+pub(super) fn remove_path(p: &Path) -> std::io::Result<()> {
     match fs::symlink_metadata(p) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => fs::remove_dir_all(p),
