@@ -110,3 +110,17 @@ fn missing_config_file_is_explained() {
     assert!(err.contains("no pipeline.yaml in"), "{err}");
     assert!(err.contains("--workspace"), "{err}");
 }
+
+#[test]
+fn overlapping_outputs_are_found_in_either_order_and_siblings_are_not() {
+    // the folder declared after the file inside it
+    let e = errors(
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [./build/x/y.csv]\n  b:\n    cmd: 'true'\n    outs: [build/x/]\n",
+    );
+    assert!(e.contains("stages `a` and `b` both write `build/x`"), "{e}");
+    // `build/x` and `build/xy` share a prefix of text, not of path
+    let ws = Ws::new(
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [build/x]\n  b:\n    cmd: 'true'\n    outs: [build/xy]\n",
+    );
+    ws.ok(&["dag"]);
+}

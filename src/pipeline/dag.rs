@@ -5,37 +5,51 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::validate::StageDecl;
 
 /// Every distinct cycle, each as `[a, b, a]`, in declaration order of its first stage.
+/// Depth-first with an explicit stack, so a chain of 100k stages does not overflow.
 pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
     let index: BTreeMap<&str, usize> = stages
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
+    let needs: Vec<Vec<usize>> = stages
+        .iter()
+        .map(|s| {
+            s.needs
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect()
+        })
+        .collect();
     let mut state = vec![0u8; stages.len()]; // 0 new, 1 on stack, 2 done
-    let mut stack: Vec<usize> = Vec::new();
+    let mut on_stack: Vec<usize> = Vec::new(); // the current path
     let mut found: Vec<Vec<String>> = Vec::new();
     let mut seen_sets: BTreeSet<Vec<usize>> = BTreeSet::new();
-
-    fn visit(
-        i: usize,
-        stages: &[StageDecl],
-        index: &BTreeMap<&str, usize>,
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-        found: &mut Vec<Vec<String>>,
-        seen_sets: &mut BTreeSet<Vec<usize>>,
-    ) {
-        state[i] = 1;
-        stack.push(i);
-        for need in &stages[i].needs {
-            let Some(&j) = index.get(need.as_str()) else {
+    for root in 0..stages.len() {
+        if state[root] != 0 {
+            continue;
+        }
+        // (stage, next need to look at)
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        on_stack.push(root);
+        while let Some(&mut (i, ref mut next)) = work.last_mut() {
+            let Some(&j) = needs[i].get(*next) else {
+                work.pop();
+                on_stack.pop();
+                state[i] = 2;
                 continue;
             };
+            *next += 1;
             match state[j] {
-                0 => visit(j, stages, index, state, stack, found, seen_sets),
+                0 => {
+                    state[j] = 1;
+                    on_stack.push(j);
+                    work.push((j, 0));
+                }
                 1 => {
-                    let from = stack.iter().position(|&k| k == j).unwrap_or(0);
-                    let members: Vec<usize> = stack[from..].to_vec();
+                    let from = on_stack.iter().rposition(|&k| k == j).unwrap_or(0);
+                    let members: Vec<usize> = on_stack[from..].to_vec();
                     let mut set = members.clone();
                     set.sort_unstable();
                     if seen_sets.insert(set) {
@@ -52,45 +66,55 @@ pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
                 _ => {}
             }
         }
-        stack.pop();
-        state[i] = 2;
-    }
-
-    for i in 0..stages.len() {
-        if state[i] == 0 {
-            visit(
-                i,
-                stages,
-                &index,
-                &mut state,
-                &mut stack,
-                &mut found,
-                &mut seen_sets,
-            );
-        }
     }
     found
 }
 
 /// Stages in an order where each comes after everything it needs (declaration order
 /// breaks ties). The pipeline must be acyclic (validation guarantees it).
+///
+/// The order is that of sweeping the declarations again and again, taking each stage whose
+/// needs are all taken: a stage is taken in sweep `p(s) = max(1, p(n) + [n is declared after
+/// s])` over its needs `n`. Computed in one pass over a topological order, then sorted by
+/// (sweep, declaration), so large graphs cost n log n instead of a sweep per level.
 pub fn topo_order(stages: &[StageDecl]) -> Vec<&StageDecl> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut order = Vec::with_capacity(stages.len());
-    while order.len() < stages.len() {
-        let before = order.len();
-        for s in stages {
-            if !done.contains(s.name.as_str()) && s.needs.iter().all(|n| done.contains(n.as_str()))
-            {
-                done.insert(&s.name);
-                order.push(s);
-            }
-        }
-        if order.len() == before {
-            break; // a cycle: validation reports it, never reached from a valid pipeline
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let needs: Vec<Vec<usize>> = stages
+        .iter()
+        .map(|s| {
+            s.needs
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
+    for (i, ns) in needs.iter().enumerate() {
+        for &n in ns {
+            needed_by[n].push(i);
         }
     }
-    order
+    let mut sweep = vec![1usize; stages.len()];
+    let mut ready: Vec<usize> = (0..stages.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut taken = Vec::with_capacity(stages.len());
+    while let Some(n) = ready.pop() {
+        taken.push(n);
+        for &s in &needed_by[n] {
+            sweep[s] = sweep[s].max(sweep[n] + usize::from(n > s));
+            waiting[s] -= 1;
+            if waiting[s] == 0 {
+                ready.push(s);
+            }
+        }
+    }
+    // stages on a cycle never become ready: validation reports them, never reached here
+    taken.sort_by_key(|&i| (sweep[i], i));
+    taken.into_iter().map(|i| &stages[i]).collect()
 }
 
 /// `targets` and everything they need, transitively.
@@ -146,4 +170,94 @@ pub fn render_dot(stages: &[StageDecl]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::rng::SplitMix64;
+    use crate::pipeline::validate::StageKind;
+
+    fn decl(name: String, needs: Vec<String>) -> StageDecl {
+        StageDecl {
+            name,
+            kind: StageKind::Cmd {
+                cmd: "true".into(),
+                outs: vec![],
+            },
+            params: serde_json::Value::Null,
+            needs,
+            inputs: vec![],
+            out: None,
+            desc: None,
+        }
+    }
+
+    /// The order before it was made n log n: sweep the declarations until all are taken.
+    fn sweeps(stages: &[StageDecl]) -> Vec<&str> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::new();
+        while order.len() < stages.len() {
+            for s in stages {
+                if !done.contains(s.name.as_str())
+                    && s.needs.iter().all(|n| done.contains(n.as_str()))
+                {
+                    done.insert(&s.name);
+                    order.push(s.name.as_str());
+                }
+            }
+        }
+        order
+    }
+
+    #[test]
+    fn topological_order_equals_repeated_sweeps_on_random_graphs() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..200 {
+            let n = 1 + rng.below(30) as usize;
+            // a random DAG over a random permutation, declared in another random order
+            let rank: Vec<usize> = {
+                let mut r: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    r.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                r
+            };
+            let stages: Vec<StageDecl> = (0..n)
+                .map(|i| {
+                    let needs = (0..n)
+                        .filter(|&j| rank[j] < rank[i] && rng.below(4) == 0)
+                        .map(|j| format!("s{j}"))
+                        .collect();
+                    decl(format!("s{i}"), needs)
+                })
+                .collect();
+            let fast: Vec<&str> = topo_order(&stages)
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            assert_eq!(fast, sweeps(&stages));
+        }
+    }
+
+    #[test]
+    fn a_deep_chain_has_no_cycle_and_no_stack_overflow() {
+        let n = 200_000;
+        let stages: Vec<StageDecl> = (0..n)
+            .rev()
+            .map(|i| {
+                let needs = if i > 0 {
+                    vec![format!("c{}", i - 1)]
+                } else {
+                    vec![]
+                };
+                decl(format!("c{i}"), needs)
+            })
+            .collect();
+        assert!(cycles(&stages).is_empty());
+        assert_eq!(topo_order(&stages)[0].name, "c0");
+        let mut ring = stages;
+        ring[n - 1].needs = vec!["c0".into()]; // c0 (declared last) needs c199999: a cycle
+        assert_eq!(cycles(&ring).len(), 1);
+    }
 }
