@@ -106,9 +106,8 @@ pub fn gradcam(
         .collect();
     if preds.is_empty() {
         bail!(
-            "no predictions for role `{}` in {}",
-            p.role,
-            predictions.display()
+            "role `{}` has no images to explain (the split left it empty; see split's counts.json): set `role:` of the gradcam stage to a role with images, such as `val`",
+            p.role
         );
     }
     let row_of: BTreeMap<&str, usize> = ds
