@@ -1,0 +1,194 @@
+//! `report`: the study's write-up regenerated from the artifacts alone, as Markdown and as
+//! one self-contained HTML file (images embedded). The text is built as a small document
+//! model ([`Block`]) by [`document`], a pure function of [`Artifacts`], and rendered twice;
+//! every number is formatted at a fixed precision, so snapshots are stable.
+//!
+//! `mod.rs` the stage and what it reads; `document.rs` the document model and its first
+//! sections; `results.rs` evaluation, Grad-CAM and the closing sections; `format.rs` how
+//! numbers are written; `render.rs` Markdown and HTML.
+
+mod document;
+mod format;
+mod render;
+mod results;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::charts::{self, ChartFile, read_columns};
+use super::evaluate::{METRICS, Metrics};
+use super::gradcam::{self, GradcamSummary};
+use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
+use super::split::{COUNTS, SplitCounts};
+use super::train::{HISTORY, MODEL, SUMMARY as TRAIN_SUMMARY};
+use crate::pipeline::runtime::Runtime;
+use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    #[serde(default = "d_title")]
+    pub title: String,
+}
+
+fn d_title() -> String {
+    "Pneumonia on pediatric chest X-rays: a ResNet-18 classifier, reproduced and measured".into()
+}
+
+pub const MARKDOWN: &str = "report.md";
+pub const HTML: &str = "report.html";
+
+/// Everything the report reads, loaded from the upstream stages' outputs.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub title: String,
+    pub index: IndexSummary,
+    pub split: SplitCounts,
+    pub preprocess: Value,
+    pub train_summary: Value,
+    pub train_card: Value,
+    pub history: BTreeMap<String, Vec<f64>>,
+    pub metrics: Metrics,
+    pub gradcam: GradcamSummary,
+    pub charts: Vec<ChartFile>,
+    pub config_hash: String,
+    pub tool_version: String,
+    /// Where the network stages ran (`runtime.json`): train's, then evaluate's.
+    pub runtime: Vec<(&'static str, Runtime)>,
+}
+
+impl Artifacts {
+    /// Reads the upstream outputs; `dir_of(kind)` is the output folder of that upstream.
+    pub fn read(
+        dir_of: &dyn Fn(&str) -> anyhow::Result<PathBuf>,
+        title: String,
+        config: &[u8],
+    ) -> anyhow::Result<Artifacts> {
+        let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
+            let path = dir_of(kind)?.join(file);
+            fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let json = |kind: &str, file: &str| -> anyhow::Result<Value> {
+            Ok(serde_json::from_slice(&read(kind, file)?)?)
+        };
+        let mut runtime = Vec::new();
+        for kind in ["train", "evaluate"] {
+            if let Some(r) = Runtime::read(&dir_of(kind)?) {
+                runtime.push((kind, r));
+            }
+        }
+        Ok(Artifacts {
+            title,
+            index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
+            split: serde_json::from_slice(&read("split", COUNTS)?)?,
+            preprocess: json("preprocess", "meta.json")?,
+            train_summary: json("train", TRAIN_SUMMARY)?,
+            train_card: json("train", MODEL)?,
+            history: read_columns(&dir_of("train")?.join(HISTORY))?,
+            metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
+            gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
+            charts: serde_json::from_slice(&read("charts", charts::INDEX)?)?,
+            config_hash: blake3::hash(config).to_hex()[..16].to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            runtime,
+        })
+    }
+}
+
+pub struct Report;
+
+impl Stage for Report {
+    fn kind(&self) -> &'static str {
+        "report"
+    }
+
+    fn version(&self) -> u32 {
+        // 2: figures on a grid (a lone last figure no longer stretches to full width);
+        // 3: the region table's header names its all-zero-maps column; 4: where the
+        // network stages ran, and what that means for the digits
+        4
+    }
+
+    fn upstream_kinds(&self) -> &'static [&'static str] {
+        &[
+            "index",
+            "split",
+            "preprocess",
+            "train",
+            "evaluate",
+            "gradcam",
+            "charts",
+        ]
+    }
+
+    fn params(&self, raw: &Value) -> Result<Value, String> {
+        canonical_params::<ReportParams>(raw)
+    }
+
+    /// The config's hash goes into the report, so the config is an input.
+    fn inputs(&self, _params: &Value) -> Vec<String> {
+        vec!["pipeline.yaml".into()]
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+        let p: ReportParams = ctx.params()?;
+        let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
+            let path = ctx.upstream(kind)?.join(file);
+            fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let config =
+            fs::read(ctx.workspace.join("pipeline.yaml")).context("reading pipeline.yaml")?;
+        let a = Artifacts::read(
+            &|kind| Ok(ctx.upstream(kind)?.to_path_buf()),
+            p.title,
+            &config,
+        )?;
+        // images beside the Markdown, embedded in the HTML
+        let images = ctx.out_dir.join("images");
+        fs::create_dir_all(&images)?;
+        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for c in &a.charts {
+            files.insert(c.png.clone(), read("charts", &c.png)?);
+        }
+        for o in &a.gradcam.overlays {
+            files.insert(o.file.clone(), read("gradcam", &o.file)?);
+        }
+        for (name, bytes) in &files {
+            let dest = images.join(name);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(&dest, bytes)?;
+        }
+        let doc = document(&a);
+        fs::write(ctx.out_dir.join(MARKDOWN), markdown(&doc))?;
+        fs::write(
+            ctx.out_dir.join(HTML),
+            html(&a.title, &doc, &|f: &str| {
+                let name = f.strip_prefix("images/").unwrap_or(f);
+                files.get(name).map(|b| {
+                    format!(
+                        "data:image/png;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(b)
+                    )
+                })
+            }),
+        )?;
+        ctx.reporter.info(&format!(
+            "report: {} and {} ({} images)",
+            MARKDOWN,
+            HTML,
+            files.len()
+        ));
+        Ok(())
+    }
+}
+
+pub use document::{Block, document};
+pub use render::{html, markdown};
