@@ -4,15 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::validate::StageDecl;
 
-/// Every distinct cycle, each as `[a, b, a]`, in declaration order of its first stage.
-/// Depth-first with an explicit stack, so a chain of 100k stages does not overflow.
-pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
+/// For each stage, the indices of the declared stages it needs (undeclared names are
+/// validation's to report).
+fn need_indices(stages: &[StageDecl]) -> Vec<Vec<usize>> {
     let index: BTreeMap<&str, usize> = stages
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
-    let needs: Vec<Vec<usize>> = stages
+    stages
         .iter()
         .map(|s| {
             s.needs
@@ -20,7 +20,13 @@ pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
                 .filter_map(|n| index.get(n.as_str()).copied())
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Every distinct cycle, each as `[a, b, a]`, in declaration order of its first stage.
+/// Depth-first with an explicit stack, so a chain of 100k stages does not overflow.
+pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
+    let needs = need_indices(stages);
     let mut state = vec![0u8; stages.len()]; // 0 new, 1 on stack, 2 done
     let mut on_stack: Vec<usize> = Vec::new(); // the current path
     let mut found: Vec<Vec<String>> = Vec::new();
@@ -78,20 +84,7 @@ pub fn cycles(stages: &[StageDecl]) -> Vec<Vec<String>> {
 /// s])` over its needs `n`. Computed in one pass over a topological order, then sorted by
 /// (sweep, declaration), so large graphs cost n log n instead of a sweep per level.
 pub fn topo_order(stages: &[StageDecl]) -> Vec<&StageDecl> {
-    let index: BTreeMap<&str, usize> = stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let needs: Vec<Vec<usize>> = stages
-        .iter()
-        .map(|s| {
-            s.needs
-                .iter()
-                .filter_map(|n| index.get(n.as_str()).copied())
-                .collect()
-        })
-        .collect();
+    let needs = need_indices(stages);
     let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
     for (i, ns) in needs.iter().enumerate() {
