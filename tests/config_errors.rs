@@ -124,3 +124,17 @@ fn overlapping_outputs_are_found_in_either_order_and_siblings_are_not() {
     );
     ws.ok(&["dag"]);
 }
+
+/// Two upstreams of one kind where a built-in stage reads one: an error at the `needs`, not
+/// a silent pick of the last (matrix stages will make this common).
+#[test]
+fn two_upstreams_of_a_kind_a_stage_reads_once_are_refused() {
+    let e = errors(
+        "stages:\n  index:\n    kind: index\n  a:\n    kind: split\n    needs: [index]\n  b:\n    kind: split\n    needs: [index]\n    params: {seed: 1}\n  preprocess:\n    kind: preprocess\n    needs: [index]\n  train:\n    kind: train\n    needs: [a, b, preprocess]\n",
+    );
+    assert!(
+        e.contains("a `train` stage reads one `split` stage; `needs` lists 2: a, b"),
+        "{e}"
+    );
+    assert!(e.contains("pipeline.yaml:16:5"), "{e}");
+}

@@ -20,7 +20,7 @@ use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
 use super::runtime::Runtime;
-use super::stage::{Registry, StageContext};
+use super::stage::{Registry, StageContext, Upstream};
 use super::validate::{Pipeline, StageDecl, StageKind};
 use super::verify;
 
@@ -417,11 +417,15 @@ impl Engine<'_> {
                     .registry
                     .get(kind)
                     .with_context(|| format!("stage kind `{kind}` is not registered"))?;
-                let mut upstream = BTreeMap::new();
+                let mut upstreams = Vec::new();
                 for need in &decl.needs {
                     let up = self.pipeline.stage(need).context("unknown upstream")?;
                     if let Some(dir) = entries.get(need) {
-                        upstream.insert(up.kind.name(), dir.clone());
+                        upstreams.push(Upstream {
+                            name: &up.name,
+                            kind: up.kind.name(),
+                            dir: dir.clone(),
+                        });
                     }
                 }
                 let ctx = StageContext {
@@ -431,7 +435,7 @@ impl Engine<'_> {
                     out_dir: &out_dir,
                     scratch_dir: &scratch,
                     inputs: &p.inputs,
-                    upstream,
+                    upstreams,
                     reporter: self.reporter,
                 };
                 stage

@@ -79,6 +79,15 @@ impl Registry {
     }
 }
 
+/// One upstream stage as a running stage sees it.
+#[derive(Debug, Clone)]
+pub struct Upstream<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    /// Its output folder (in the cache).
+    pub dir: PathBuf,
+}
+
 /// What a running stage sees.
 pub struct StageContext<'a> {
     pub name: &'a str,
@@ -91,8 +100,8 @@ pub struct StageContext<'a> {
     pub scratch_dir: &'a Path,
     /// Hashed input files (from [`Stage::inputs`]).
     pub inputs: &'a InputSet,
-    /// Output folders of the upstream stages, by kind.
-    pub upstream: BTreeMap<&'a str, PathBuf>,
+    /// The upstream stages (`needs`), in the order listed: name, kind and output folder.
+    pub upstreams: Vec<Upstream<'a>>,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -102,13 +111,62 @@ impl StageContext<'_> {
         Ok(serde_json::from_value(self.params.clone())?)
     }
 
-    /// The output folder of the upstream stage of `kind`.
+    /// The output folder of the one upstream stage of `kind`. Two of one kind where a stage
+    /// reads one are refused by validation; this is the run-time guard, never a silent pick.
     pub fn upstream(&self, kind: &str) -> anyhow::Result<&Path> {
-        self.upstream
-            .get(kind)
-            .map(PathBuf::as_path)
-            .ok_or_else(|| {
-                anyhow::anyhow!("stage `{}` has no upstream of kind `{kind}`", self.name)
-            })
+        match self.upstreams_of(kind).as_slice() {
+            [one] => Ok(&one.dir),
+            [] => anyhow::bail!("stage `{}` has no upstream of kind `{kind}`", self.name),
+            many => anyhow::bail!(
+                "stage `{}` needs {} stages of kind `{kind}` ({}) and reads one",
+                self.name,
+                many.len(),
+                many.iter().map(|u| u.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Every upstream stage of `kind`, in `needs` order (for stages that combine several).
+    pub fn upstreams_of(&self, kind: &str) -> Vec<&Upstream<'_>> {
+        self.upstreams.iter().filter(|u| u.kind == kind).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::report::Silent;
+
+    #[test]
+    fn upstreams_are_by_name_and_two_of_a_kind_are_never_collapsed() {
+        let (inputs, reporter) = (InputSet::default(), Silent);
+        let up = |name, kind, dir: &str| Upstream {
+            name,
+            kind,
+            dir: PathBuf::from(dir),
+        };
+        let ctx = StageContext {
+            name: "ensemble",
+            workspace: Path::new("."),
+            params: &Value::Null,
+            out_dir: Path::new("out"),
+            scratch_dir: Path::new("scratch"),
+            inputs: &inputs,
+            upstreams: vec![
+                up("train-a", "train", "runs/a"),
+                up("split", "split", "runs/s"),
+                up("train-b", "train", "runs/b"),
+            ],
+            reporter: &reporter,
+        };
+        assert_eq!(ctx.upstream("split").unwrap(), Path::new("runs/s"));
+        let both: Vec<&str> = ctx.upstreams_of("train").iter().map(|u| u.name).collect();
+        assert_eq!(both, ["train-a", "train-b"]);
+        let err = ctx.upstream("train").unwrap_err().to_string();
+        assert!(
+            err.contains("needs 2 stages of kind `train` (train-a, train-b)"),
+            "{err}"
+        );
+        assert!(ctx.upstream("index").is_err());
     }
 }

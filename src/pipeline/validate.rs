@@ -324,12 +324,29 @@ impl Validator<'_> {
                 && let Some(stage) = self.registry.get(kind)
             {
                 for want in stage.upstream_kinds() {
-                    let has = s.needs.iter().any(|n| {
-                        by_name
-                            .get(n.as_str())
-                            .is_some_and(|u| u.kind.name() == *want)
-                    });
-                    if !has {
+                    let of_kind: Vec<&str> = s
+                        .needs
+                        .iter()
+                        .filter(|n| {
+                            by_name
+                                .get(n.as_str())
+                                .is_some_and(|u| u.kind.name() == *want)
+                        })
+                        .map(String::as_str)
+                        .collect();
+                    if of_kind.len() > 1 {
+                        self.error(
+                            &["stages", &s.name, "needs"],
+                            format!(
+                                "{} `{kind}` stage reads one `{want}` stage; `needs` lists {}: {}",
+                                article(kind),
+                                of_kind.len(),
+                                of_kind.join(", ")
+                            ),
+                            format!("keep one `{want}` stage in `needs:`"),
+                        );
+                    }
+                    if of_kind.is_empty() {
                         self.error(
                             &["stages", &s.name, "needs"],
                             format!(
