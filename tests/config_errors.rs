@@ -138,3 +138,20 @@ fn two_upstreams_of_a_kind_a_stage_reads_once_are_refused() {
     );
     assert!(e.contains("pipeline.yaml:16:5"), "{e}");
 }
+
+/// Three bad enumerated values: all three reported at once, each at its line:col with the
+/// words it takes (exit 2).
+#[test]
+fn every_bad_enumerated_value_is_reported_with_the_allowed_set() {
+    let e = errors(
+        "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [index]\n  preprocess:\n    kind: preprocess\n    needs: [index]\n  train:\n    kind: train\n    needs: [split, preprocess]\n    params:\n      optimizer: adam\n      schedule: cosin\n      precision: 16\n",
+    );
+    for expected in [
+        "error: invalid value `adam` for `optimizer`\n  --> pipeline.yaml:14:7\n  hint: expected `sgd` or `adamw`",
+        "error: invalid value `cosin` for `schedule`\n  --> pipeline.yaml:15:7\n  hint: expected one of `constant`, `cosine`, `onecycle`",
+        "error: invalid value `16` for `precision`\n  --> pipeline.yaml:16:7\n  hint: expected `fp32` or `bf16`",
+    ] {
+        assert!(e.contains(expected), "missing:\n{expected}\nin:\n{e}");
+    }
+    assert!(e.contains("3 errors in pipeline.yaml"), "{e}");
+}

@@ -23,6 +23,11 @@ pub trait Stage: Send + Sync {
     }
     /// Checks raw params and returns them canonical (defaults filled, keys sorted).
     fn params(&self, raw: &Value) -> Result<Value, String>;
+    /// Params that take one of a fixed set of words, with that set. Validation checks each
+    /// before [`Stage::params`], so every bad one in pipeline.yaml is reported at once.
+    fn choices(&self) -> &'static [Choice] {
+        &[]
+    }
     /// Workspace-relative files or folders this stage reads, hashed into its key.
     fn inputs(&self, _params: &Value) -> Vec<String> {
         Vec::new()
@@ -47,17 +52,8 @@ pub fn canonical_params<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
-/// Checks that param `name` is one of `allowed`, with the message validation shows.
-pub fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid value `{name}`: `{value}` (expected {})",
-            allowed.join(", ")
-        ))
-    }
-}
+/// An enumerated param: its name and the words it takes.
+pub type Choice = (&'static str, &'static [&'static str]);
 
 /// The built-in stage kinds, by name.
 #[derive(Default)]

@@ -9,7 +9,7 @@ use super::config::{RawPipeline, RawStage};
 use super::dag;
 use super::error::{ConfigError, ConfigErrors};
 use super::locate::{Pos, locate};
-use super::stage::Registry;
+use super::stage::{Choice, Registry};
 
 /// What a stage is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +198,34 @@ impl Validator<'_> {
         self.error(&path, msg, hint);
     }
 
+    /// Reports every enumerated param whose value is not among its words; true when none.
+    fn choices_ok(&mut self, stage: &str, choices: &[Choice], raw: &Value) -> bool {
+        let mut ok = true;
+        for &(param, words) in choices {
+            let Some(given) = raw.get(param) else {
+                continue;
+            };
+            if given.as_str().is_some_and(|g| words.contains(&g)) {
+                continue;
+            }
+            ok = false;
+            let shown = given
+                .as_str()
+                .map_or_else(|| given.to_string(), str::to_string);
+            let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+            let expected = match quoted.as_slice() {
+                [a, b] => format!("{a} or {b}"),
+                many => format!("one of {}", many.join(", ")),
+            };
+            self.error(
+                &["stages", stage, "params", param],
+                format!("invalid value `{shown}` for `{param}`"),
+                format!("expected {expected}"),
+            );
+        }
+        ok
+    }
+
     fn stage(&mut self, name: &str, raw: RawStage) -> Option<StageDecl> {
         let (kind, params, inputs) = match (&raw.kind, &raw.cmd) {
             (Some(_), Some(_)) => {
@@ -263,6 +291,9 @@ impl Validator<'_> {
                     }
                 }
                 let raw_params = raw.params.clone().unwrap_or(Value::Null);
+                if !self.choices_ok(name, stage.choices(), &raw_params) {
+                    return None; // each bad value is reported; serde would stop at the first
+                }
                 let params = match stage.params(&raw_params) {
                     Ok(p) => p,
                     Err(msg) => {

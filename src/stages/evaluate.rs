@@ -14,21 +14,21 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::DEVICES;
+use super::choices::{Checkpoint, Device};
 use super::split::{self, SplitRow};
 use super::train::{BEST, LATEST, MODEL};
 use super::worker;
 use crate::data::table::{read_parquet, required_strings, write_parquet};
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::atomic::write_atomic;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
+use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateParams {
     /// `best` (the early-stopping choice) or `latest`.
     #[serde(default = "d_checkpoint")]
-    pub checkpoint: String,
+    pub checkpoint: Checkpoint,
     /// `0.5` (any number: fixed), `youden`, or `{sensitivity: 0.95}`; rules look at the
     /// validation role only, and the test role is scored once at the chosen value.
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct EvaluateParams {
     pub seed: u64,
     /// `cpu`, `cuda` or `auto`.
     #[serde(default = "d_device")]
-    pub device: String,
+    pub device: Device,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,14 +82,14 @@ impl Threshold {
     }
 }
 
-fn d_checkpoint() -> String {
-    "best".into()
+fn d_checkpoint() -> Checkpoint {
+    Checkpoint::Best
 }
 fn d_bootstrap() -> usize {
     2000
 }
-fn d_device() -> String {
-    "cpu".into()
+fn d_device() -> Device {
+    Device::Cpu
 }
 
 pub const METRICS: &str = "metrics.json";
@@ -164,19 +164,21 @@ impl Stage for Evaluate {
         &["split", "preprocess", "train"]
     }
 
+    fn choices(&self) -> &'static [Choice] {
+        &[("checkpoint", Checkpoint::ALL), ("device", Device::ALL)]
+    }
+
     fn params(&self, raw: &Value) -> Result<Value, String> {
         let v = canonical_params::<EvaluateParams>(raw)?;
         let p: EvaluateParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
         p.threshold.rule()?;
-        one_of("checkpoint", &p.checkpoint, &["best", "latest"])?;
-        one_of("device", &p.device, DEVICES)?;
         Ok(v)
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
         let p: EvaluateParams = ctx.params()?;
         let train_dir = ctx.upstream("train")?;
-        let weights = if p.checkpoint == "latest" {
+        let weights = if p.checkpoint == Checkpoint::Latest {
             LATEST
         } else {
             BEST
@@ -202,7 +204,7 @@ impl Stage for Evaluate {
                 "--model".as_ref(),
                 model_dir.as_os_str(),
                 "--device".as_ref(),
-                p.device.as_ref(),
+                p.device.as_str().as_ref(),
                 "--roles".as_ref(),
                 "val,test".as_ref(),
                 "--out".as_ref(),
@@ -328,7 +330,7 @@ pub fn evaluate(
         roles.insert(role.to_string(), RoleMetrics { report, subtypes });
     }
     let metrics = Metrics {
-        checkpoint: p.checkpoint.clone(),
+        checkpoint: p.checkpoint.to_string(),
         threshold: ChosenThreshold {
             rule: p.threshold.describe(),
             value: threshold,

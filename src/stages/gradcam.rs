@@ -7,18 +7,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::DEVICES;
+use super::choices::{Device, Role};
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
 use super::worker;
 use crate::model::explain::Quadrants;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
+use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradcamParams {
     /// Which role's images (`test` or `val`).
     #[serde(default = "d_role")]
-    pub role: String,
+    pub role: Role,
     /// Overlays written for each of TP, TN, FP, FN.
     #[serde(default = "d_per_outcome")]
     pub per_outcome: usize,
@@ -31,11 +31,11 @@ pub struct GradcamParams {
     #[serde(default)]
     pub seed: u64,
     #[serde(default = "d_device")]
-    pub device: String,
+    pub device: Device,
 }
 
-fn d_role() -> String {
-    "test".into()
+fn d_role() -> Role {
+    Role::Test
 }
 fn d_per_outcome() -> usize {
     3
@@ -46,8 +46,8 @@ fn d_deletion_images() -> usize {
 fn d_deletion_steps() -> usize {
     20
 }
-fn d_device() -> String {
-    "cpu".into()
+fn d_device() -> Device {
+    Device::Cpu
 }
 
 pub const SUMMARY: &str = "gradcam.json";
@@ -114,11 +114,13 @@ impl Stage for Gradcam {
         &["split", "preprocess", "evaluate"]
     }
 
+    fn choices(&self) -> &'static [Choice] {
+        &[("role", Role::ALL), ("device", Device::ALL)]
+    }
+
     fn params(&self, raw: &Value) -> Result<Value, String> {
         let v = canonical_params::<GradcamParams>(raw)?;
         let p: GradcamParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-        one_of("role", &p.role, &["val", "test"])?;
-        one_of("device", &p.device, DEVICES)?;
         if p.deletion_steps == 0 {
             return Err("invalid value `deletion_steps`: must be positive".into());
         }

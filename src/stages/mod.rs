@@ -1,6 +1,7 @@
 //! The built-in stage kinds, registered for the engine.
 
 pub mod charts;
+pub mod choices;
 pub mod evaluate;
 pub mod gradcam;
 pub mod index;
@@ -11,9 +12,6 @@ pub mod train;
 pub mod worker;
 
 use crate::pipeline::stage::Registry;
-
-/// Where the network stages may run.
-pub const DEVICES: &[&str] = &["cpu", "cuda", "auto"];
 
 /// Every built-in stage kind.
 pub fn registry() -> Registry {

@@ -6,8 +6,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::choices::{Device, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params, one_of};
+use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
 /// every 20 iterations, stop after 2 evaluations without F1 gain.
@@ -36,17 +37,17 @@ pub struct TrainParams {
     pub weights: String,
     /// `cpu`, `cuda` or `auto`.
     #[serde(default = "d_device")]
-    pub device: String,
+    pub device: Device,
     /// Decision threshold on the pneumonia probability for validation metrics.
     #[serde(default = "d_threshold")]
     pub threshold: f64,
     /// `sgd` (the write-up) or `adamw` (betas 0.9, 0.999; eps 1e-8; decoupled weight decay).
     #[serde(default = "d_optimizer")]
-    pub optimizer: String,
+    pub optimizer: Optimizer,
     /// Learning-rate schedule over the run: `constant`, `cosine` (to 0) or `onecycle`
     /// (PyTorch's OneCycleLR defaults: 30% warm-up from lr/25, cosine down to lr/25e4).
     #[serde(default = "d_schedule")]
-    pub schedule: String,
+    pub schedule: Schedule,
     /// Bound in passes over the train role; the run stops at whichever of this and
     /// `max_iterations` comes first. `null`: no epoch bound.
     #[serde(default)]
@@ -58,14 +59,14 @@ pub struct TrainParams {
     /// `shuffle` (each epoch a permutation) or `balanced` (each image drawn from either class
     /// with probability 1/2, with replacement).
     #[serde(default = "d_sampler")]
-    pub sampler: String,
+    pub sampler: Sampler,
     /// Validation metric for best checkpoint and early stopping: `f1` (the write-up) or `auc`.
     #[serde(default = "d_monitor")]
-    pub monitor: String,
+    pub monitor: Monitor,
     /// `fp32`, or `bf16`: autocast to bfloat16 for convolutions and matmuls (weights, gradients
     /// and the loss stay float32). Meant for CUDA; on CPUs without bf16 units it is slower.
     #[serde(default = "d_precision")]
-    pub precision: String,
+    pub precision: Precision,
     /// Light augmentation on each training batch; all zero (the default) is none.
     #[serde(default)]
     pub augment: Augment,
@@ -119,8 +120,8 @@ fn d_max_iterations() -> usize {
 fn d_weights() -> String {
     "none".into()
 }
-fn d_device() -> String {
-    "cpu".into()
+fn d_device() -> Device {
+    Device::Cpu
 }
 fn d_threshold() -> f64 {
     0.5
@@ -128,20 +129,20 @@ fn d_threshold() -> f64 {
 fn d_one() -> f64 {
     1.0
 }
-fn d_optimizer() -> String {
-    "sgd".into()
+fn d_optimizer() -> Optimizer {
+    Optimizer::Sgd
 }
-fn d_schedule() -> String {
-    "constant".into()
+fn d_schedule() -> Schedule {
+    Schedule::Constant
 }
-fn d_sampler() -> String {
-    "shuffle".into()
+fn d_sampler() -> Sampler {
+    Sampler::Shuffle
 }
-fn d_precision() -> String {
-    "fp32".into()
+fn d_precision() -> Precision {
+    Precision::Fp32
 }
-fn d_monitor() -> String {
-    "f1".into()
+fn d_monitor() -> Monitor {
+    Monitor::F1
 }
 
 /// Outputs of the worker.
@@ -167,6 +168,17 @@ impl Stage for Train {
         &["split", "preprocess"]
     }
 
+    fn choices(&self) -> &'static [Choice] {
+        &[
+            ("device", Device::ALL),
+            ("optimizer", Optimizer::ALL),
+            ("schedule", Schedule::ALL),
+            ("sampler", Sampler::ALL),
+            ("monitor", Monitor::ALL),
+            ("precision", Precision::ALL),
+        ]
+    }
+
     fn params(&self, raw: &Value) -> Result<Value, String> {
         let v = canonical_params::<TrainParams>(raw)?;
         let p: TrainParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
@@ -175,12 +187,6 @@ impl Stage for Train {
                 "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
             );
         }
-        one_of("device", &p.device, super::DEVICES)?;
-        one_of("optimizer", &p.optimizer, &["sgd", "adamw"])?;
-        one_of("schedule", &p.schedule, &["constant", "cosine", "onecycle"])?;
-        one_of("sampler", &p.sampler, &["shuffle", "balanced"])?;
-        one_of("monitor", &p.monitor, &["f1", "auc"])?;
-        one_of("precision", &p.precision, &["fp32", "bf16"])?;
         if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
             return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
         }

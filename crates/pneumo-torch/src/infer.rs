@@ -102,7 +102,7 @@ pub fn gradcam(
 ) -> anyhow::Result<GradcamSummary> {
     let preds: Vec<Prediction> = read_predictions(predictions)?
         .into_iter()
-        .filter(|r| r.role == p.role)
+        .filter(|r| r.role == p.role.as_str())
         .collect();
     if preds.is_empty() {
         bail!(
@@ -259,7 +259,7 @@ pub fn gradcam(
             .collect()
     };
     let summary = GradcamSummary {
-        role: p.role.clone(),
+        role: p.role.to_string(),
         images: preds.len(),
         side: ds.side as usize,
         layer: "layer4".into(),

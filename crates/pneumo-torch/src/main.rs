@@ -45,7 +45,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             )?;
             let resume = PathBuf::from(arg(args, "--resume")?);
             let summary = train(&workspace, &ds, &params, &out, &resume)?;
-            runtime::current(pneumo_torch::train::device(&params.device)?).write(&out)?;
+            runtime::current(pneumo_torch::train::device(params.device.as_str())?).write(&out)?;
             write_model_card(
                 &out,
                 &ModelCard {
@@ -85,7 +85,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         Some("gradcam") => {
             let params: GradcamParams = serde_json::from_str(&arg(args, "--params")?)?;
-            let model = Model::load(&PathBuf::from(arg(args, "--model")?), &params.device)?;
+            let model = Model::load(
+                &PathBuf::from(arg(args, "--model")?),
+                params.device.as_str(),
+            )?;
             let ds = Dataset::load(
                 &PathBuf::from(arg(args, "--cache")?),
                 &PathBuf::from(arg(args, "--split")?),

@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
+use pneumo_pipeline::stages::choices::Schedule;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
     Sgd { momentum: f64, weight_decay: f64 },
@@ -153,14 +155,14 @@ impl Optimizer {
 }
 
 /// The learning rate at `iteration` (0-based) of a run of `total` iterations.
-pub fn schedule(name: &str, lr: f64, iteration: usize, total: usize) -> f64 {
+pub fn schedule(name: Schedule, lr: f64, iteration: usize, total: usize) -> f64 {
     let total = total.max(1) as f64;
     let i = iteration as f64;
     let cos_between =
         |from: f64, to: f64, frac: f64| to + (from - to) * (1.0 + (PI * frac).cos()) / 2.0;
     match name {
-        "cosine" => cos_between(lr, 0.0, i / total),
-        "onecycle" => {
+        Schedule::Cosine => cos_between(lr, 0.0, i / total),
+        Schedule::OneCycle => {
             // torch.optim.lr_scheduler.OneCycleLR(pct_start=0.3, div_factor=25, final_div_factor=1e4)
             let initial = lr / 25.0;
             let last = initial / 1e4;
@@ -175,7 +177,7 @@ pub fn schedule(name: &str, lr: f64, iteration: usize, total: usize) -> f64 {
                 )
             }
         }
-        _ => lr,
+        Schedule::Constant => lr,
     }
 }
 
@@ -224,12 +226,12 @@ mod tests {
 
     #[test]
     fn schedules_start_peak_and_end_where_pytorch_does() {
-        assert_eq!(schedule("constant", 0.1, 50, 100), 0.1);
-        assert!((schedule("cosine", 0.1, 0, 100) - 0.1).abs() < 1e-12);
-        assert!((schedule("cosine", 0.1, 50, 100) - 0.05).abs() < 1e-12);
-        assert!((schedule("onecycle", 0.1, 0, 100) - 0.004).abs() < 1e-12);
+        assert_eq!(schedule(Schedule::Constant, 0.1, 50, 100), 0.1);
+        assert!((schedule(Schedule::Cosine, 0.1, 0, 100) - 0.1).abs() < 1e-12);
+        assert!((schedule(Schedule::Cosine, 0.1, 50, 100) - 0.05).abs() < 1e-12);
+        assert!((schedule(Schedule::OneCycle, 0.1, 0, 100) - 0.004).abs() < 1e-12);
         // peak at step pct_start * total - 1
-        assert!((schedule("onecycle", 0.1, 29, 100) - 0.1).abs() < 1e-9);
-        assert!((schedule("onecycle", 0.1, 99, 100) - 0.004 / 1e4).abs() < 1e-12);
+        assert!((schedule(Schedule::OneCycle, 0.1, 29, 100) - 0.1).abs() < 1e-9);
+        assert!((schedule(Schedule::OneCycle, 0.1, 99, 100) - 0.004 / 1e4).abs() < 1e-12);
     }
 }

@@ -18,6 +18,7 @@ use tch::{Device, Kind, Tensor};
 use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::model::metrics::{self, Binary};
 use pneumo_pipeline::model::stats;
+use pneumo_pipeline::stages::choices::{self, Monitor, Precision};
 use pneumo_pipeline::stages::train::{Augment, BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
 
 use crate::dataset::{Augmentation, Dataset};
@@ -168,7 +169,7 @@ impl<'a> Sampler<'a> {
             negatives: items.iter().copied().filter(|x| x.1 < 0.5).collect(),
             batch: p.batch_size.min(items.len()),
             seed: p.seed,
-            balanced: p.sampler == "balanced",
+            balanced: p.sampler == choices::Sampler::Balanced,
             epoch_cache: None,
         }
     }
@@ -240,7 +241,7 @@ pub fn train(
     resume_dir: &Path,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let device = device(&p.device)?;
+    let device = device(p.device.as_str())?;
     tch::manual_seed(p.seed as i64);
     let mut vs = VarStore::new(device);
     let net = ResNet18::new(&vs.root(), 1);
@@ -252,11 +253,11 @@ pub fn train(
         );
     }
     to_channels_last(&vs);
-    let rule = match p.optimizer.as_str() {
-        "adamw" => Rule::AdamW {
+    let rule = match p.optimizer {
+        choices::Optimizer::AdamW => Rule::AdamW {
             weight_decay: p.weight_decay,
         },
-        _ => Rule::Sgd {
+        choices::Optimizer::Sgd => Rule::Sgd {
             momentum: p.momentum,
             weight_decay: p.weight_decay,
         },
@@ -313,7 +314,7 @@ pub fn train(
     let offset = state.history.last().map_or(0.0, |e| e.seconds);
     let first = state.iteration;
     let augment = p.augment.clone();
-    let bf16 = p.precision == "bf16";
+    let bf16 = p.precision == Precision::Bf16;
     let seed = p.seed;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         // the loader: gathers (and draws augmentation for) batches ahead of the network
@@ -341,7 +342,7 @@ pub fn train(
             );
             opt.zero_grad();
             loss.backward();
-            opt.step(optim::schedule(&p.schedule, p.lr, iteration, total));
+            opt.step(optim::schedule(p.schedule, p.lr, iteration, total));
             iteration += 1;
             if crash_at == Some(iteration) {
                 eprintln!("train: {CRASH_ENV}={iteration}: aborting");
@@ -419,7 +420,7 @@ pub fn train(
         iterations: state.iteration,
         stop_reason,
         best: state.best.clone(),
-        monitor: p.monitor.clone(),
+        monitor: p.monitor.to_string(),
         device: format!("{device:?}"),
         seconds: started.elapsed().as_secs_f64(),
         resumed_from: (first > 0).then_some(first),
@@ -429,10 +430,9 @@ pub fn train(
 }
 
 fn monitored(p: &TrainParams, e: &Evaluation) -> f64 {
-    if p.monitor == "auc" {
-        e.val_auc
-    } else {
-        e.val.f1
+    match p.monitor {
+        Monitor::Auc => e.val_auc,
+        Monitor::F1 => e.val.f1,
     }
 }
 

@@ -1,0 +1,95 @@
+//! The enumerated params of the built-in stages, as enums: a typo is an error listing the
+//! allowed values (every one in pipeline.yaml at once, each at its line:col), and the worker
+//! matches them exhaustively, with no fallback for a value it does not know. They serialise
+//! as the lowercase words pipeline.yaml uses, so canonical params and keys are unchanged.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, as pipeline.yaml spells it.
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+choice!(
+    /// Where the network runs.
+    Device { Cpu = "cpu", Cuda = "cuda", Auto = "auto" }
+);
+choice!(
+    /// `sgd` (the write-up) or `adamw` (betas 0.9, 0.999; eps 1e-8; decoupled weight decay).
+    Optimizer { Sgd = "sgd", AdamW = "adamw" }
+);
+choice!(
+    /// The learning-rate schedule over the run.
+    Schedule {
+        Constant = "constant",
+        /// Cosine to 0.
+        Cosine = "cosine",
+        /// PyTorch's OneCycleLR defaults: 30% warm-up from lr/25, cosine down to lr/25e4.
+        OneCycle = "onecycle",
+    }
+);
+choice!(
+    /// How training batches are drawn.
+    Sampler {
+        /// Each epoch a permutation.
+        Shuffle = "shuffle",
+        /// Each image from either class with probability 1/2, with replacement.
+        Balanced = "balanced",
+    }
+);
+choice!(
+    /// The validation metric for the best checkpoint and early stopping.
+    Monitor { F1 = "f1", Auc = "auc" }
+);
+choice!(
+    /// `fp32`, or `bf16`: autocast to bfloat16 for convolutions and matmuls (weights,
+    /// gradients and the loss stay float32).
+    Precision { Fp32 = "fp32", Bf16 = "bf16" }
+);
+choice!(
+    /// Which training checkpoint evaluate scores.
+    Checkpoint { Best = "best", Latest = "latest" }
+);
+choice!(
+    /// A scored role.
+    Role { Val = "val", Test = "test" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn they_read_and_write_the_words_of_pipeline_yaml() {
+        assert_eq!(
+            serde_json::to_value(Schedule::OneCycle).unwrap(),
+            "onecycle"
+        );
+        let m: Optimizer = serde_json::from_value("adamw".into()).unwrap();
+        assert_eq!(m, Optimizer::AdamW);
+        assert_eq!(Sampler::ALL, ["shuffle", "balanced"]);
+        assert!(serde_json::from_value::<Monitor>("F1".into()).is_err());
+    }
+}
