@@ -1,4 +1,5 @@
-//! `cargo bench --bench pipeline`: the engine's no-op run and preprocessing throughput,
+//! `cargo bench --bench pipeline`: the engine's no-op run, planning at scale, and
+//! preprocessing throughput,
 //! side by side with Pillow on the same files in the same run.
 //!
 //! Pillow runs when `PILLOW_PYTHON` (default `python3`) can `import PIL`; otherwise its rows
@@ -183,7 +184,9 @@ fn noop_run(tmp: &Path) {
         let out = Command::new(BIN)
             .arg("-w")
             .arg(&ws)
-            .args(["run", "-q"])
+            // the data stages only: the default pipeline also trains (minutes), which is not
+            // what this row measures
+            .args(["run", "-q", "split", "preprocess"])
             .output()
             .expect("run");
         assert!(
@@ -217,6 +220,45 @@ fn noop_run(tmp: &Path) {
     println!("| no-op run with the stat cache deleted (re-hash all inputs) | {rehash:.0} |");
 }
 
+/// `status` on generated DAGs of `cmd` stages (each needs one or two of the 50 before it):
+/// what matrix stages will make common. Near-linear since the quadratic spots went.
+fn planning_at_scale(tmp: &Path) {
+    println!("\n## Planning at scale: `status` on generated DAGs, wall time incl. process start\n");
+    println!("| stages | s |");
+    println!("|---:|---:|");
+    for n in [1_000usize, 10_000, 100_000] {
+        let ws = tmp.join(format!("dag-{n}"));
+        fs::create_dir_all(&ws).expect("ws");
+        let mut yaml = String::from("stages:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  s{i}:\n    cmd: echo {i} > out/{i}.txt\n    outs: [out/{i}.txt]\n"
+            ));
+            if i > 0 {
+                yaml.push_str(&format!(
+                    "    needs: [s{}, s{}]\n",
+                    i - 1,
+                    i.saturating_sub(1 + i % 50)
+                ));
+            }
+        }
+        fs::write(ws.join("pipeline.yaml"), yaml).expect("config");
+        let t = Instant::now();
+        let out = Command::new(BIN)
+            .arg("-w")
+            .arg(&ws)
+            .arg("status")
+            .output()
+            .expect("status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("| {n} | {:.2} |", t.elapsed().as_secs_f64());
+    }
+}
+
 fn main() {
     // `cargo test --benches` smoke-runs benches with --test-ish args: only run when asked
     if std::env::args().any(|a| a == "--list") {
@@ -225,5 +267,6 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let py = python();
     noop_run(tmp.path());
+    planning_at_scale(tmp.path());
     preprocessing(py.as_deref(), tmp.path());
 }
