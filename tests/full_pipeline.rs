@@ -252,6 +252,11 @@ fn pipeline_from_training_to_report_and_predict() {
         assert!(ws.path().join("reports").join(file).exists(), "{file}");
     }
 
+    // `run -q` prints nothing on success, the worker's lines included
+    let quiet = ws.ok(&["run", "-q", "--force", "train", "evaluate", "gradcam"]);
+    assert_eq!(quiet.stderr(), "", "run -q printed");
+    assert_eq!(quiet.stdout(), "");
+
     // keys: nothing re-runs; a chart param re-renders charts and report; the threshold rule
     // re-runs evaluate and what reads it, never training
     assert!(ws.ok(&["run"]).stages("ran").is_empty());

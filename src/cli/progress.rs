@@ -52,6 +52,10 @@ impl Reporter for Terminal {
         }
     }
 
+    fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     fn warn(&self, text: &str) {
         self.multi.suspend(|| eprintln!("warning: {text}"));
     }

@@ -13,6 +13,10 @@ pub trait Reporter: Sync {
     fn info(&self, text: &str);
     /// Something the user should look at that did not stop the run.
     fn warn(&self, text: &str);
+    /// Whether information lines and bars are off (`run -q`); child processes are told too.
+    fn is_quiet(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.

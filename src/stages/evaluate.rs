@@ -195,6 +195,7 @@ impl Stage for Evaluate {
         let scores = ctx.out_dir.join("scores.csv");
         worker::run(
             "scoring",
+            ctx.reporter.is_quiet(),
             [
                 "score".as_ref(),
                 "--split".as_ref(),

@@ -132,6 +132,7 @@ impl Stage for Gradcam {
         let params = serde_json::to_string(ctx.params)?;
         worker::run(
             "Grad-CAM",
+            ctx.reporter.is_quiet(),
             [
                 "gradcam".as_ref(),
                 "--split".as_ref(),

@@ -204,6 +204,7 @@ impl Stage for Train {
         let params = serde_json::to_string(ctx.params)?;
         worker::run(
             "training",
+            ctx.reporter.is_quiet(),
             [
                 "train".as_ref(),
                 "--workspace".as_ref(),

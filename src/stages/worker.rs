@@ -22,14 +22,22 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(worker)
 }
 
-/// Runs the worker with `args`, its output on our stderr; an error if it fails.
-pub fn run<I, S>(what: &str, args: I) -> anyhow::Result<()>
+/// Set for the worker when the run is quiet (`run -q`): it then prints errors only.
+pub const QUIET_ENV: &str = "PNEUMO_QUIET";
+
+/// Runs the worker with `args`, its output on our stderr; an error if it fails. With
+/// `quiet`, the worker prints only errors.
+pub fn run<I, S>(what: &str, quiet: bool, args: I) -> anyhow::Result<()>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let worker = binary()?;
-    let status = Command::new(&worker)
+    let mut command = Command::new(&worker);
+    if quiet {
+        command.env(QUIET_ENV, "1");
+    }
+    let status = command
         .args(args)
         .stdout(std::io::stderr())
         .status()

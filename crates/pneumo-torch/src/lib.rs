@@ -10,5 +10,6 @@ pub mod optim;
 pub mod precision;
 pub mod resnet;
 pub mod runtime;
+pub mod say;
 pub mod train;
 pub mod weights;

@@ -58,9 +58,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                     std: ds.std,
                 },
             )?;
-            eprintln!(
+            pneumo_torch::note!(
                 "train: stopped after {} iterations: {}",
-                summary.iterations, summary.stop_reason
+                summary.iterations,
+                summary.stop_reason
             );
             Ok(())
         }
@@ -80,7 +81,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             if let Some(dir) = out.parent() {
                 runtime::current(model.device).write(dir)?;
             }
-            eprintln!("score: {n} images of {}", roles.join(", "));
+            pneumo_torch::note!("score: {n} images of {}", roles.join(", "));
             Ok(())
         }
         Some("gradcam") => {

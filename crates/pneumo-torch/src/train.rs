@@ -247,9 +247,11 @@ pub fn train(
     let net = ResNet18::new(&vs.root(), 1);
     if p.weights != "none" {
         let loaded = weights::load(&mut vs, &workspace.join(&p.weights))?;
-        eprintln!(
+        crate::note!(
             "train: loaded {} tensors from {} (fresh: {:?})",
-            loaded.copied, p.weights, loaded.kept_fresh
+            loaded.copied,
+            p.weights,
+            loaded.kept_fresh
         );
     }
     to_channels_last(&vs);
@@ -291,13 +293,13 @@ pub fn train(
         if saved.params == params_json {
             weights::load(&mut vs, &ckpt.join(WEIGHTS))?;
             opt.load(&ckpt.join(OPTIMIZER))?;
-            eprintln!("train: resuming from the checkpoint at iteration {n}");
+            crate::note!("train: resuming from the checkpoint at iteration {n}");
             state = saved;
         }
     }
     let pos_weight = Tensor::from_slice(&[p.pos_weight as f32]).to_device(device);
     let n_pos = sampler.positives.len();
-    eprintln!(
+    crate::note!(
         "train: {} train images ({} pneumonia, {} normal; n_normal/n_pneumonia = {:.3}), {} val, up to {total} iterations",
         train.len(),
         n_pos,
@@ -382,7 +384,7 @@ pub fn train(
             };
             (run_loss, run_correct, run_seen) = (0.0, 0, 0);
             bar.suspend(|| {
-                eprintln!(
+                crate::note!(
                     "train: iteration {iteration}: train loss {:.4}, val loss {:.4}, acc {:.4}, F1 {:.4}, AUC {:.4}",
                     e.train_loss, e.val_loss, e.val.accuracy, e.val.f1, e.val_auc
                 )
@@ -436,9 +438,15 @@ fn monitored(p: &TrainParams, e: &Evaluation) -> f64 {
     }
 }
 
-/// A bar on stderr when it is a terminal (indicatif hides it otherwise).
+/// A bar on stderr when it is a terminal (indicatif hides it otherwise) and the run is not
+/// quiet.
 fn progress_bar(total: u64, at: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let target = if crate::say::quiet() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
     bar.set_style(
         ProgressStyle::with_template(
             "     train [{bar:30}] {pos}/{len} it, {msg}, {elapsed} elapsed, eta {eta}",
