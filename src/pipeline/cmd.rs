@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 use super::confine;
 use super::runner::remove_path;
-use super::validate::StageDecl;
+use super::decl::StageDecl;
 
 /// Runs `cmd` for `decl` and copies its `outs` into `out_dir`. Returns files that appeared
 /// beside its declared outputs (in their folders) without being declared: a warning, since

@@ -1,5 +1,5 @@
 //! pipeline.yaml as written: serde types that reject unknown fields, nothing more.
-//! [`super::validate`] turns them into a checked [`super::validate::Pipeline`].
+//! [`super::validate`] turns them into a checked [`super::decl::Pipeline`].
 
 use serde::Deserialize;
 

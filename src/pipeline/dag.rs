@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::validate::StageDecl;
+use super::decl::StageDecl;
 
 /// For each stage, the indices of the declared stages it needs (undeclared names are
 /// validation's to report).
@@ -169,7 +169,7 @@ pub fn render_dot(stages: &[StageDecl]) -> String {
 mod tests {
     use super::*;
     use crate::data::rng::SplitMix64;
-    use crate::pipeline::validate::StageKind;
+    use crate::pipeline::decl::StageKind;
 
     fn decl(name: String, needs: Vec<String>) -> StageDecl {
         StageDecl {

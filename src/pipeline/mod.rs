@@ -10,6 +10,7 @@ pub mod config;
 pub mod confine;
 
 pub mod dag;
+pub mod decl;
 pub mod error;
 pub mod inputs;
 pub mod key;
@@ -26,7 +27,7 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigErrors;
-pub use validate::Pipeline;
+pub use decl::Pipeline;
 
 /// The config file's name inside a workspace.
 pub const CONFIG_FILE: &str = "pipeline.yaml";

@@ -21,7 +21,7 @@ use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
 use super::runtime::Runtime;
 use super::stage::{Registry, StageContext, Upstream};
-use super::validate::{Pipeline, StageDecl, StageKind};
+use super::decl::{Pipeline, StageDecl, StageKind};
 use super::verify;
 
 /// Whether a stage has to run, and why.
