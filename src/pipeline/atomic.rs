@@ -2,7 +2,7 @@
 //!
 //! A `kill -9` at any point leaves either the old file or the new one, never a torn one.
 
-use std::fs::{self, File};
+use fs_err::{self as fs, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 

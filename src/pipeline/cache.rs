@@ -3,8 +3,8 @@
 //! An entry appears by renaming a finished temp folder, so it is complete or absent.
 //! A damaged entry is reported as [`Lookup::Corrupt`] (a warning and a miss), never an error.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -144,7 +144,7 @@ impl Cache {
                 let blake3 = hash_file(p)?;
                 let rel = rel_string(p.strip_prefix(&out).unwrap_or(p));
                 fs::File::open(p)?.sync_all()?;
-                fs::set_permissions(p, fs::Permissions::from_mode(0o444))?;
+                fs::set_permissions(p, std::fs::Permissions::from_mode(0o444))?;
                 Ok((rel, OutFile { size, blake3 }))
             })
             .collect();

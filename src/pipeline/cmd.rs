@@ -2,16 +2,16 @@
 //! its environment; its declared outputs are copied into the pending cache entry. A failed
 //! command's half-written outputs are the runner's to clear (it restores the last good ones).
 
+use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
 use super::confine;
-use super::runner::remove_path;
 use super::decl::StageDecl;
+use super::runner::remove_path;
 
 /// Runs `cmd` for `decl` and copies its `outs` into `out_dir`. Returns files that appeared
 /// beside its declared outputs (in their folders) without being declared: a warning, since

@@ -5,7 +5,7 @@
 //! refuses one that leaves the workspace. The last component is never followed: the engine
 //! replaces or removes a link there, never what it points to.
 
-use std::fs;
+use fs_err as fs;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};

@@ -2,8 +2,8 @@
 //! file (same size, mtime and inode) is not read again. The key only ever sees the
 //! content hash: touching a file re-hashes it and finds the same bytes.
 
+use fs_err as fs;
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -307,7 +307,7 @@ fn unescape_path(p: &str) -> String {
     out
 }
 
-fn stat_of(meta: &fs::Metadata) -> Stat {
+fn stat_of(meta: &std::fs::Metadata) -> Stat {
     Stat {
         size: meta.len(),
         mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,

@@ -1,8 +1,8 @@
 //! `pipeline.lock`: the key and outputs of each stage's last successful run, as YAML a
 //! person can read and diff. Written atomically after every stage.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 

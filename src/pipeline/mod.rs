@@ -26,8 +26,8 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
-pub use error::ConfigErrors;
 pub use decl::Pipeline;
+pub use error::ConfigErrors;
 
 /// The config file's name inside a workspace.
 pub const CONFIG_FILE: &str = "pipeline.yaml";

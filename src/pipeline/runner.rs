@@ -1,8 +1,8 @@
 //! Plans and runs stages: computes every key, compares it with pipeline.lock and the
 //! cache, and runs, restores or skips each stage in dependency order.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,13 +15,13 @@ use super::cache::{Cache, Entry, Lookup};
 use super::cmd;
 use super::confine;
 use super::dag;
+use super::decl::{Pipeline, StageDecl, StageKind};
 use super::inputs::{HashCache, InputError, InputSet};
 use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
 use super::runtime::Runtime;
 use super::stage::{Registry, StageContext, Upstream};
-use super::decl::{Pipeline, StageDecl, StageKind};
 use super::verify;
 
 /// Whether a stage has to run, and why.
@@ -528,7 +528,7 @@ impl Engine<'_> {
                     let bytes = fs::read(entry.out_dir().join(rel))?;
                     write_atomic(&dst, &bytes)
                         .with_context(|| format!("writing {}", dst.display()))?;
-                    fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))?;
+                    fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! it ran; the engine copies it into `pipeline.lock` and the report prints it. A reader
 //! comparing two runs then sees why their digits differ.
 
-use std::fs;
+use fs_err as fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

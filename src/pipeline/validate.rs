@@ -6,8 +6,8 @@ use std::path::{Component, Path};
 use serde_json::Value;
 
 use super::config::{RawPipeline, RawStage};
-use super::decl::{Pipeline, StageDecl, StageKind};
 use super::dag;
+use super::decl::{Pipeline, StageDecl, StageKind};
 use super::error::{ConfigError, ConfigErrors};
 use super::locate::{Pos, locate};
 use super::stage::{Choice, Registry};

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::cache::{Cache, Lookup};
+use super::decl::Pipeline;
 use super::report::Reporter;
 use super::runner::{Freshness, Planned};
-use super::decl::Pipeline;
 
 /// Marks every fresh upstream of a stage that will run as stale when its entry's content no
 /// longer matches its hashes, with a warning. Walks the plan (in dependency order) backwards,

@@ -3,8 +3,8 @@
 //! confusion matrices, a reliability diagram, the mean Grad-CAM maps and the deletion curve.
 //! PNG, plus SVG for the line charts.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;

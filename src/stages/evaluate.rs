@@ -4,9 +4,9 @@
 //! (and .parquet), and a model folder (`model.json` + weights) carrying the chosen threshold,
 //! which `predict` uses.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, bail};

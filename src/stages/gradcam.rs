@@ -149,7 +149,7 @@ impl Stage for Gradcam {
                 std::ffi::OsStr::new(&params),
             ],
         )?;
-        let s: GradcamSummary = serde_json::from_slice(&std::fs::read(ctx.out_dir.join(SUMMARY))?)?;
+        let s: GradcamSummary = serde_json::from_slice(&fs_err::read(ctx.out_dir.join(SUMMARY))?)?;
         ctx.reporter.info(&format!(
             "gradcam: {} {} images, {} overlays; deletion area {:.3} (most salient first) vs {:.3} (random)",
             s.images,

@@ -1,8 +1,8 @@
 //! `index`: walk the dataset folder and write a manifest, one row per file, with what the
 //! header and the file name say and why a file is unusable if it is.
 
+use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, bail};

@@ -4,7 +4,7 @@
 //! Output: `images.u8` (`[N, H, W]` u8, row-major), `images.parquet` (row order, path,
 //! split, label, patient, subtype, hash) and `meta.json` (shape, normalisation).
 
-use std::fs::{self, File};
+use fs_err::{self as fs, File};
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;

@@ -1,8 +1,8 @@
 //! `split`: assign every usable image a role (train, val, test or unused) under one of
 //! two protocols, seeded, and check that no patient is on two sides.
 
+use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::Path;
 
 use polars::prelude::*;

@@ -222,7 +222,7 @@ impl Stage for Train {
             ],
         )?;
         let summary: Value = serde_json::from_slice(
-            &std::fs::read(ctx.out_dir.join(SUMMARY))
+            &fs_err::read(ctx.out_dir.join(SUMMARY))
                 .context("the training worker wrote no summary.json")?,
         )?;
         let best = &summary["best"];

@@ -3,8 +3,8 @@
 //! of 0 or 100000, a zero std (NaN probabilities labelled NORMAL) or weights outside the
 //! model folder are errors naming the file, never a panic, a 20 GB allocation or a silent NaN.
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Component, Path};
 
 use anyhow::{Context, bail};

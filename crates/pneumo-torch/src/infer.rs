@@ -1,9 +1,9 @@
 //! The trained network at work: scoring images, Grad-CAM maps and their measurements, and
 //! `predict` on image files. Everything here is eval mode.
 
+use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

@@ -4,8 +4,8 @@
 //! the monitored metric or at the iteration budget. A killed run resumes from its last
 //! checkpoint and ends where an uninterrupted one would.
 
+use fs_err as fs;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

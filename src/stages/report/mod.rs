@@ -12,8 +12,8 @@ mod format;
 mod render;
 mod results;
 
+use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::Context;
