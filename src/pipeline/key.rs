@@ -27,7 +27,9 @@ pub struct StageKey {
 impl StageKey {
     /// blake3 of the canonical JSON, hex. serde_json maps are sorted, so this is stable.
     pub fn digest(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        // string-keyed maps and JSON values only: serialising cannot fail, and if it ever did,
+        // hashing empty bytes would give every stage one key, so it must stop here instead
+        let bytes = serde_json::to_vec(self).expect("a StageKey serialises to JSON");
         blake3::hash(&bytes).to_hex().to_string()
     }
 

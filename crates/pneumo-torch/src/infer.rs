@@ -51,13 +51,21 @@ impl Model {
         })
     }
 
-    /// Pneumonia probabilities of gathered images.
-    pub fn probabilities(&self, ds: &Dataset, host: &Host) -> Vec<f32> {
-        tch::no_grad(|| {
+    /// Pneumonia probabilities of gathered images, one per image.
+    pub fn probabilities(&self, ds: &Dataset, host: &Host) -> anyhow::Result<Vec<f32>> {
+        let probs = tch::no_grad(|| {
             let (x, _) = ds.tensors(host, self.device, None);
             let p = self.net.forward_t(&x, false).sigmoid().flatten(0, -1);
-            Vec::<f32>::try_from(p.to_device(Device::Cpu)).unwrap_or_default()
+            Vec::<f32>::try_from(p.to_device(Device::Cpu))
         })
+        .context("reading the network's probabilities")?;
+        anyhow::ensure!(
+            probs.len() == host.labels.len(),
+            "the network gave {} probabilities for {} images",
+            probs.len(),
+            host.labels.len()
+        );
+        Ok(probs)
     }
 
     /// Normalised Grad-CAM maps at the input side, one `side * side` vector per image.
@@ -78,7 +86,7 @@ pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow:
     let mut n = 0;
     for role in roles {
         for chunk in ds.role(role).chunks(64) {
-            let probs = model.probabilities(ds, &ds.gather(chunk));
+            let probs = model.probabilities(ds, &ds.gather(chunk))?;
             for (&(row, _), p) in chunk.iter().zip(probs) {
                 writeln!(csv, "{p:.9},{}", ds.paths[row])?;
                 n += 1;
@@ -224,7 +232,7 @@ pub fn gradcam(
                 pixels: series,
                 labels: vec![1.0; steps + 1],
             };
-            for (s, prob) in sums.iter_mut().zip(model.probabilities(ds, &host)) {
+            for (s, prob) in sums.iter_mut().zip(model.probabilities(ds, &host)?) {
                 *s += f64::from(prob);
             }
         }
@@ -337,7 +345,7 @@ pub fn predict(
             pixels,
             labels: vec![0.0],
         };
-        let p = match model.probabilities(&ds, &host).first() {
+        let p = match model.probabilities(&ds, &host)?.first() {
             Some(p) if p.is_finite() => *p,
             other => {
                 out.push(Predicted {

@@ -67,7 +67,12 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 }
 
 /// Probabilities and mean BCE loss over `items`, eval mode.
-fn score(net: &ResNet18, ds: &Dataset, items: &[(usize, f32)], device: Device) -> (Vec<f32>, f64) {
+fn score(
+    net: &ResNet18,
+    ds: &Dataset,
+    items: &[(usize, f32)],
+    device: Device,
+) -> anyhow::Result<(Vec<f32>, f64)> {
     let mut probs = Vec::with_capacity(items.len());
     let mut loss_sum = 0.0;
     tch::no_grad(|| {
@@ -81,12 +86,19 @@ fn score(net: &ResNet18, ds: &Dataset, items: &[(usize, f32)], device: Device) -
                 tch::Reduction::Sum,
             );
             loss_sum += loss.double_value(&[]);
-            let p = Vec::<f32>::try_from(logits.sigmoid().flatten(0, -1).to_device(Device::Cpu))
-                .unwrap_or_default();
+            let p = Vec::<f32>::try_from(logits.sigmoid().flatten(0, -1).to_device(Device::Cpu))?;
             probs.extend(p);
         }
-    });
-    (probs, loss_sum / items.len().max(1) as f64)
+        Ok::<_, tch::TchError>(())
+    })
+    .context("scoring the validation role")?;
+    anyhow::ensure!(
+        probs.len() == items.len(),
+        "{} probabilities for {} validation images",
+        probs.len(),
+        items.len()
+    );
+    Ok((probs, loss_sum / items.len().max(1) as f64))
 }
 
 /// What survives a kill: written at every evaluation into `<resume>/ckpt-<iteration>/`
@@ -372,7 +384,7 @@ pub fn train(
             if !iteration.is_multiple_of(p.eval_every) && iteration != total {
                 continue;
             }
-            let (probs, val_loss) = autocast_bf16(device, bf16, || score(&net, ds, val, device));
+            let (probs, val_loss) = autocast_bf16(device, bf16, || score(&net, ds, val, device))?;
             let e = Evaluation {
                 iteration,
                 train_loss: run_loss / run_seen as f64,
