@@ -27,6 +27,7 @@ stages:
     kind: evaluate
     needs: [split, preprocess, train]
     params: {threshold: youden, bootstrap: 300}
+    out: results/eval
   gradcam:
     kind: gradcam
     needs: [split, preprocess, evaluate]
@@ -121,7 +122,7 @@ fn pipeline_from_training_to_report_and_predict() {
     );
 
     // evaluate: metrics with intervals, predictions for every val and test image
-    let metrics = json(&ws, "build/evaluate/metrics.json");
+    let metrics = json(&ws, "results/eval/metrics.json");
     insta::assert_json_snapshot!("metrics_64px_writeup_shape", shape(&metrics, ""));
     assert_near_reference(&metrics);
     let val = &metrics["roles"]["val"];
@@ -143,13 +144,13 @@ fn pipeline_from_training_to_report_and_predict() {
             "{key}"
         );
     }
-    let csv = fs::read_to_string(ws.path().join("build/evaluate/predictions.csv")).unwrap();
+    let csv = fs::read_to_string(ws.path().join("results/eval/predictions.csv")).unwrap();
     assert_eq!(
         csv.lines().next().unwrap(),
         "file,role,patient,label,subtype,probability,prediction,outcome"
     );
     assert_eq!(csv.lines().count(), 1 + 624 + 16);
-    let card = json(&ws, "build/evaluate/model/model.json");
+    let card = json(&ws, "results/eval/model/model.json");
     assert_eq!(card["threshold"], metrics["threshold"]["value"]);
 
     // gradcam: overlays named by outcome, shares summing to one, a deletion curve
@@ -276,7 +277,7 @@ fn pipeline_from_training_to_report_and_predict() {
         all_positive.stages("ran"),
         ["evaluate", "gradcam", "charts", "report"]
     );
-    assert!(json(&ws, "build/evaluate/metrics.json")["roles"]["val"]["npv"].is_null());
+    assert!(json(&ws, "results/eval/metrics.json")["roles"]["val"]["npv"].is_null());
     let md = fs::read_to_string(ws.path().join("reports/report.md")).unwrap();
     assert!(md.contains("| NPV | undefined | undefined |"), "{md}");
     assert!(
@@ -285,7 +286,7 @@ fn pipeline_from_training_to_report_and_predict() {
     );
     ws.edit_config("threshold: 0.0", "threshold: {sensitivity: 0.9}");
 
-    // predict: the model from evaluate, one line per file, a clear error for a bad one
+    // predict: the model from evaluate (found where its `out:` puts it), one line per file, a clear error for a bad one
     let data = common::kermany_dev();
     let normal = data.join("val/NORMAL/NORMAL2-IM-1427-0001.jpeg");
     let sick = data.join("val/PNEUMONIA/person1946_bacteria_4874.jpeg");
@@ -378,7 +379,7 @@ fn pipeline_from_training_to_report_and_predict() {
     };
     assert_eq!(v[0]["label"], expected);
     // the probability is the one evaluate computed for the same cached image
-    let line = fs::read_to_string(ws.path().join("build/evaluate/predictions.csv"))
+    let line = fs::read_to_string(ws.path().join("results/eval/predictions.csv"))
         .unwrap()
         .lines()
         .find(|l| l.starts_with("val/PNEUMONIA/person1946_bacteria_4874.jpeg,"))
@@ -386,10 +387,21 @@ fn pipeline_from_training_to_report_and_predict() {
         .unwrap();
     let evaluated: f64 = line.split(',').nth(5).unwrap().parse().unwrap();
     assert!((p - evaluated).abs() < 1e-3, "{p} vs {evaluated}");
+    // it was evaluate's model at `results/eval`, not a fallback to train's at `build/train`
+    fs::remove_file(ws.path().join("build/train")).unwrap();
+    let out = ws
+        .cmd(&["predict", sick.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn card_threshold(ws: &Ws) -> f64 {
-    json(ws, "build/evaluate/model/model.json")["threshold"]
+    json(ws, "results/eval/model/model.json")["threshold"]
         .as_f64()
         .unwrap()
 }

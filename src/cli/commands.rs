@@ -130,6 +130,49 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The model `predict` uses without `--model`: the evaluate stage's (its threshold chosen on
+/// validation), else the train stage's, each where pipeline.yaml's `out:` puts it. More than
+/// one of a kind (two evaluates) is ambiguous: the user names one with `--model`.
+fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
+    use pneumo_pipeline::stages::{evaluate, train};
+    let registry = stages::registry();
+    let outs = |kind: &str| -> Vec<std::path::PathBuf> {
+        match pipeline::load(workspace, &registry) {
+            Ok(p) => p
+                .stages
+                .iter()
+                .filter(|s| s.kind.name() == kind)
+                .filter_map(|s| s.out.as_deref().map(|o| workspace.join(o)))
+                .collect(),
+            // no usable pipeline.yaml: the default places
+            Err(_) => vec![workspace.join("build").join(kind)],
+        }
+    };
+    for (kind, sub) in [("evaluate", evaluate::MODEL_DIR), ("train", "")] {
+        let found: Vec<_> = outs(kind)
+            .into_iter()
+            .map(|o| if sub.is_empty() { o } else { o.join(sub) })
+            .filter(|d| d.join(train::MODEL).exists())
+            .collect();
+        match found.as_slice() {
+            [one] => return Ok(one.clone()),
+            [] => continue,
+            many => anyhow::bail!(
+                "{} {kind} stages have a model ({}): pass --model DIR",
+                many.len(),
+                many.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    anyhow::bail!(
+        "no trained model in {} (run `pneumo-pipeline run` first, or pass --model DIR)",
+        workspace.display()
+    )
+}
+
 /// `predict`: hands the files to the worker, which prints one result per file.
 pub fn predict(
     workspace: &Path,
@@ -139,21 +182,10 @@ pub fn predict(
     json: bool,
     device: &str,
 ) -> anyhow::Result<i32> {
-    use pneumo_pipeline::stages::{evaluate, train, worker};
+    use pneumo_pipeline::stages::worker;
     let model = match model {
         Some(m) => m,
-        None => [
-            workspace.join("build/evaluate").join(evaluate::MODEL_DIR),
-            workspace.join("build/train"),
-        ]
-        .into_iter()
-        .find(|d| d.join(train::MODEL).exists())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no trained model in {} (run `pneumo-pipeline run` first, or pass --model DIR)",
-                workspace.join("build").display()
-            )
-        })?,
+        None => default_model(workspace)?,
     };
     let mut cmd = std::process::Command::new(worker::binary()?);
     cmd.arg("predict")
