@@ -2,8 +2,10 @@
 //! statistics. The network itself lives in the `pneumo-torch` crate (crates/pneumo-torch), so
 //! this binary never loads libtorch.
 
+pub mod calibration;
 pub mod defined;
 pub mod explain;
 pub mod metrics;
+pub mod pickle;
 pub mod pth;
 pub mod stats;

@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod key;
 pub mod locate;
 pub mod lockfile;
+pub mod out_paths;
 pub mod plan;
 pub mod report;
 pub mod runlock;

@@ -1,7 +1,7 @@
 //! Raw config -> a checked [`Pipeline`], collecting every problem with its location.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -10,6 +10,7 @@ use super::dag;
 use super::decl::{Pipeline, StageDecl, StageKind};
 use super::error::{ConfigError, ConfigErrors};
 use super::locate::{Pos, locate};
+use super::out_paths::{ancestors_of, check_out_path, components_key};
 use super::stage::{Choice, Registry};
 
 /// Parses and checks pipeline.yaml text. `file` is used in messages only.
@@ -385,39 +386,4 @@ fn backticked(msg: &str) -> Option<&str> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;
     Some(&msg[start..start + len])
-}
-
-fn check_out_path(path: &str) -> Result<(), &'static str> {
-    let p = Path::new(path);
-    if path.trim().is_empty() {
-        return Err("is empty");
-    }
-    if p.is_absolute() {
-        return Err("is absolute");
-    }
-    if p.components().any(|c| c == Component::ParentDir) {
-        return Err("leaves the workspace (`..`)");
-    }
-    if p.components().next() == Some(Component::Normal(".pneumo".as_ref())) {
-        return Err("is inside the engine's own `.pneumo` folder");
-    }
-    if p.components().all(|c| c == Component::CurDir) {
-        return Err("is the workspace itself");
-    }
-    Ok(())
-}
-
-/// A path's components (`.` dropped) joined with `/`: `./out//a/` and `out/a` are one key.
-fn components_key(p: &str) -> String {
-    Path::new(p)
-        .components()
-        .filter(|c| *c != Component::CurDir)
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// `key` itself and each of its ancestors: `a/b/c`, `a/b`, `a`.
-fn ancestors_of(key: &str) -> impl Iterator<Item = &str> {
-    std::iter::successors(Some(key), |k| k.rsplit_once('/').map(|(a, _)| a))
 }

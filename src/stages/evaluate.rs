@@ -6,11 +6,9 @@
 
 use fs_err as fs;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,7 +16,6 @@ use super::choices::{Checkpoint, Device};
 use super::split::{self, SplitRow};
 use super::train::{BEST, LATEST, MODEL};
 use super::worker;
-use crate::data::table::{read_parquet, required_strings, write_parquet};
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::atomic::write_atomic;
 use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
@@ -92,26 +89,14 @@ fn d_device() -> Device {
     Device::Cpu
 }
 
+use super::predictions::write_predictions;
+pub use super::predictions::{Prediction, read_predictions};
+
 pub const METRICS: &str = "metrics.json";
 pub const PREDICTIONS_CSV: &str = "predictions.csv";
 pub const PREDICTIONS: &str = "predictions.parquet";
 /// The model folder `predict` reads: model.json with the chosen threshold, plus weights.
 pub const MODEL_DIR: &str = "model";
-
-/// One scored image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub path: String,
-    pub role: String,
-    pub patient_id: String,
-    pub label: String,
-    pub subtype: String,
-    pub probability: f64,
-    /// 1 = pneumonia.
-    pub prediction: u8,
-    /// `tp`, `tn`, `fp` or `fn`.
-    pub outcome: String,
-}
 
 /// Sensitivity on one pneumonia subtype.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -344,96 +329,4 @@ pub fn evaluate(
         roles,
     };
     Ok((metrics, preds))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn write_predictions(dir: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
-    let mut csv = String::from("file,role,patient,label,subtype,probability,prediction,outcome\n");
-    for p in preds {
-        writeln!(
-            csv,
-            "{},{},{},{},{},{:.6},{},{}",
-            csv_field(&p.path),
-            p.role,
-            csv_field(&p.patient_id),
-            p.label,
-            p.subtype,
-            p.probability,
-            if p.prediction == 1 {
-                "PNEUMONIA"
-            } else {
-                "NORMAL"
-            },
-            p.outcome
-        )?;
-    }
-    fs::write(dir.join(PREDICTIONS_CSV), csv)?;
-    let s = |name: &str, f: &dyn Fn(&Prediction) -> String| {
-        Column::new(name.into(), preds.iter().map(f).collect::<Vec<String>>())
-    };
-    let mut df = DataFrame::new_infer_height(vec![
-        s("path", &|p| p.path.clone()),
-        s("role", &|p| p.role.clone()),
-        s("patient_id", &|p| p.patient_id.clone()),
-        s("label", &|p| p.label.clone()),
-        s("subtype", &|p| p.subtype.clone()),
-        Column::new(
-            "probability".into(),
-            preds.iter().map(|p| p.probability).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "prediction".into(),
-            preds
-                .iter()
-                .map(|p| u32::from(p.prediction))
-                .collect::<Vec<u32>>(),
-        ),
-        s("outcome", &|p| p.outcome.clone()),
-    ])?;
-    write_parquet(&dir.join(PREDICTIONS), &mut df)
-}
-
-/// Reads predictions.parquet (or the folder holding it).
-pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<Prediction>> {
-    let file = if path.is_dir() {
-        path.join(PREDICTIONS)
-    } else {
-        path.to_path_buf()
-    };
-    let df = read_parquet(&file)?;
-    let cols = ["path", "role", "patient_id", "label", "subtype", "outcome"]
-        .map(|c| required_strings(&df, c))
-        .into_iter()
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let prob: Vec<f64> = df
-        .column("probability")?
-        .f64()?
-        .iter()
-        .map(|v| v.unwrap_or(f64::NAN))
-        .collect();
-    let pred: Vec<u32> = df
-        .column("prediction")?
-        .u32()?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
-    Ok((0..df.height())
-        .map(|i| Prediction {
-            path: cols[0][i].clone(),
-            role: cols[1][i].clone(),
-            patient_id: cols[2][i].clone(),
-            label: cols[3][i].clone(),
-            subtype: cols[4][i].clone(),
-            outcome: cols[5][i].clone(),
-            probability: prob[i],
-            prediction: pred[i] as u8,
-        })
-        .collect())
 }

@@ -5,6 +5,7 @@ pub mod choices;
 pub mod evaluate;
 pub mod gradcam;
 pub mod index;
+pub mod predictions;
 pub mod preprocess;
 pub mod report;
 pub mod split;
