@@ -2,7 +2,9 @@
 //! loading torchvision-format weights. Kept out of the engine crate so that only the
 //! commands that train or score load libtorch.
 
+pub mod batches;
 pub mod card;
+pub mod checkpoint;
 pub mod dataset;
 pub mod gradcam;
 pub mod infer;

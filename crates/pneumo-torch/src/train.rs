@@ -6,7 +6,7 @@
 
 use fs_err as fs;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
-use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::model::metrics::{self, Binary};
 use pneumo_pipeline::model::stats;
 use pneumo_pipeline::stages::choices::{self, Monitor, Precision};
-use pneumo_pipeline::stages::train::{Augment, BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
+use pneumo_pipeline::stages::train::{BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
 
-use crate::dataset::{Augmentation, Dataset};
+use crate::batches::{Sampler, augmentation};
+use crate::checkpoint::{OPTIMIZER, Resume, STATE, WEIGHTS, latest_checkpoint, write_checkpoint};
+use crate::dataset::Dataset;
 use crate::optim::{self, Optimizer, Rule};
 use crate::precision::autocast_bf16;
 use crate::resnet::{ResNet18, to_channels_last};
@@ -99,146 +100,6 @@ fn score(
         items.len()
     );
     Ok((probs, loss_sum / items.len().max(1) as f64))
-}
-
-/// What survives a kill: written at every evaluation into `<resume>/ckpt-<iteration>/`
-/// (complete folders appear by rename, so any such folder is whole).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Resume {
-    iteration: usize,
-    history: Vec<Evaluation>,
-    best: Option<Evaluation>,
-    since_gain: usize,
-    /// The params the checkpoint was written under; a different set never resumes from it.
-    params: serde_json::Value,
-}
-
-const WEIGHTS: &str = "weights.safetensors";
-const OPTIMIZER: &str = "optimizer.safetensors";
-const STATE: &str = "state.json";
-
-/// The newest complete checkpoint under `dir`, if any.
-fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n = name.strip_prefix("ckpt-")?.parse::<usize>().ok()?;
-            Some((n, e.path()))
-        })
-        .max_by_key(|(n, _)| *n)
-}
-
-fn write_checkpoint(
-    dir: &Path,
-    vs: &VarStore,
-    opt: &Optimizer,
-    state: &Resume,
-    best_changed: bool,
-) -> anyhow::Result<()> {
-    let previous = latest_checkpoint(dir);
-    let tmp = dir.join("tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    weights::save(vs, &tmp.join(WEIGHTS))?;
-    opt.save(&tmp.join(OPTIMIZER))?;
-    match (&previous, best_changed) {
-        (Some((_, prev)), false) if prev.join(BEST).exists() => {
-            fs::hard_link(prev.join(BEST), tmp.join(BEST))
-                .or_else(|_| fs::copy(prev.join(BEST), tmp.join(BEST)).map(|_| ()))?
-        }
-        _ => fs::copy(tmp.join(WEIGHTS), tmp.join(BEST)).map(|_| ())?,
-    }
-    fs::write(tmp.join(STATE), serde_json::to_vec_pretty(state)?)?;
-    let done = dir.join(format!("ckpt-{}", state.iteration));
-    fs::rename(&tmp, &done).with_context(|| format!("renaming to {}", done.display()))?;
-    if let Some((_, prev)) = previous {
-        let _ = fs::remove_dir_all(prev);
-    }
-    Ok(())
-}
-
-/// Indices of the train role for iteration `i` (0-based): a function of the seed and `i`
-/// alone, so a resumed run draws exactly the batches an uninterrupted one would.
-struct Sampler<'a> {
-    items: &'a [(usize, f32)],
-    positives: Vec<(usize, f32)>,
-    negatives: Vec<(usize, f32)>,
-    batch: usize,
-    seed: u64,
-    balanced: bool,
-    epoch_cache: Option<(usize, Vec<(usize, f32)>)>,
-}
-
-impl<'a> Sampler<'a> {
-    fn new(items: &'a [(usize, f32)], p: &TrainParams) -> Self {
-        Sampler {
-            items,
-            positives: items.iter().copied().filter(|x| x.1 >= 0.5).collect(),
-            negatives: items.iter().copied().filter(|x| x.1 < 0.5).collect(),
-            batch: p.batch_size.min(items.len()),
-            seed: p.seed,
-            balanced: p.sampler == choices::Sampler::Balanced,
-            epoch_cache: None,
-        }
-    }
-
-    fn per_epoch(&self) -> usize {
-        (self.items.len() / self.batch).max(1)
-    }
-
-    fn batch(&mut self, i: usize) -> Vec<(usize, f32)> {
-        if self.balanced && !self.positives.is_empty() && !self.negatives.is_empty() {
-            let mut rng = SplitMix64::new(mix(self.seed, i as u64, 1));
-            return (0..self.batch)
-                .map(|_| {
-                    let class = if rng.below(2) == 1 {
-                        &self.positives
-                    } else {
-                        &self.negatives
-                    };
-                    class[rng.below(class.len() as u64) as usize]
-                })
-                .collect();
-        }
-        let (epoch, k) = (i / self.per_epoch(), i % self.per_epoch());
-        if self.epoch_cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let mut order = self.items.to_vec();
-            SplitMix64::new(mix(self.seed, epoch as u64, 0)).shuffle(&mut order);
-            self.epoch_cache = Some((epoch, order));
-        }
-        let order = &self.epoch_cache.as_ref().expect("just set").1;
-        order[k * self.batch..(k + 1) * self.batch].to_vec()
-    }
-}
-
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut r = SplitMix64::new(seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b << 56));
-    r.next_u64()
-}
-
-/// The augmentation of iteration `i`'s batch of `n`, or `None` when augmentation is off.
-fn augmentation(a: &Augment, seed: u64, i: usize, n: usize) -> Option<Augmentation> {
-    if a.is_off() {
-        return None;
-    }
-    let mut rng = SplitMix64::new(mix(seed, i as u64, 2));
-    let mut sym = |m: f64| (rng.uniform() * 2.0 - 1.0) * m;
-    let mut theta = Vec::with_capacity(n * 6);
-    let mut intensity = Vec::with_capacity(n * 2);
-    for _ in 0..n {
-        let angle = sym(a.rotate).to_radians();
-        let zoom = 1.0 + sym(a.scale);
-        let (tx, ty) = (sym(a.shift) * 2.0, sym(a.shift) * 2.0);
-        let flip = if a.hflip && sym(1.0) > 0.0 { -1.0 } else { 1.0 };
-        let (c, s) = (angle.cos() / zoom, angle.sin() / zoom);
-        theta.extend([c * flip, -s, tx, s * flip, c, ty].map(|v| v as f32));
-        intensity.extend([(1.0 + sym(a.contrast)) as f32, sym(a.brightness) as f32]);
-    }
-    Some(Augmentation { theta, intensity })
 }
 
 /// Test hook: the worker aborts (as under `kill -9`: no unwinding, no cleanup) right after
