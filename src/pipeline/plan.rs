@@ -3,19 +3,18 @@
 
 use fs_err as fs;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use serde::Serialize;
 
 use super::cache::{Cache, Entry, Lookup};
-use super::confine;
 use super::dag;
 use super::decl::{StageDecl, StageKind};
 use super::inputs::{HashCache, InputError, InputSet};
 use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, LockFile, LockedStage};
-use super::runner::{Engine, link_target};
+use super::runner::Engine;
 
 /// Whether a stage has to run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -272,15 +271,11 @@ impl Engine<'_> {
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
-                let Ok(link) = confine::inside(self.workspace, out) else {
+                let Ok((link, target)) = self.out_link(out, entry) else {
                     return Some(format!("output `{out}` leads out of the workspace"));
                 };
-                let Ok(root) = self.workspace.canonicalize() else {
-                    return Some("the workspace cannot be resolved".into());
-                };
-                let at = link.strip_prefix(&root).unwrap_or(Path::new(out));
                 match fs::read_link(&link) {
-                    Ok(t) if t == link_target(at, entry) => None,
+                    Ok(t) if t == target => None,
                     _ => Some(format!("output `{out}` is missing or points elsewhere")),
                 }
             }

@@ -215,13 +215,24 @@ impl Engine<'_> {
         }
     }
 
+    /// Where a built-in stage's `out` link is (resolved inside the workspace) and what it
+    /// should point to: the entry, relative to where the link really is (a link inside the
+    /// workspace may have moved it).
+    pub(super) fn out_link(&self, out: &str, entry: &Entry) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let link = confine::inside(self.workspace, out)?;
+        let root = self.workspace.canonicalize()?;
+        let at = link.strip_prefix(&root).unwrap_or(Path::new(out));
+        let target = link_target(at, entry);
+        Ok((link, target))
+    }
+
     /// Makes the workspace show an entry's outputs: a link for built-in stages, file copies
     /// for external commands.
     fn materialize(&self, decl: &StageDecl, entry: &Entry) -> anyhow::Result<()> {
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
-                let link = confine::inside(self.workspace, out)?;
+                let (link, target) = self.out_link(out, entry)?;
                 if let Ok(meta) = fs::symlink_metadata(&link)
                     && !meta.file_type().is_symlink()
                 {
@@ -236,10 +247,7 @@ impl Engine<'_> {
                 }
                 let tmp = temp_sibling(&link);
                 let _ = fs::remove_file(&tmp);
-                // relative to where the link really is (a link inside may have moved it)
-                let root = self.workspace.canonicalize()?;
-                let at = link.strip_prefix(&root).unwrap_or(Path::new(out));
-                std::os::unix::fs::symlink(link_target(at, entry), &tmp)?;
+                std::os::unix::fs::symlink(target, &tmp)?;
                 fs::rename(&tmp, &link).with_context(|| format!("linking {}", link.display()))?;
             }
             StageKind::Cmd { .. } => {
@@ -305,7 +313,7 @@ impl Engine<'_> {
 }
 
 /// The relative link target from `out` (workspace-relative) to an entry's output folder.
-pub(super) fn link_target(out: &Path, entry: &Entry) -> PathBuf {
+fn link_target(out: &Path, entry: &Entry) -> PathBuf {
     let depth = out.components().count().saturating_sub(1);
     let mut t = PathBuf::new();
     for _ in 0..depth {
