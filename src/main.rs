@@ -70,6 +70,14 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Run one stage from its job file (`.pneumo/jobs/KEY.json`, written by `run`) in this
+    /// process, as a cluster node does; its outputs go to the job's `out_dir`
+    ExecStage {
+        job: PathBuf,
+        /// Print only warnings and errors
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Delete cache entries that pipeline.lock does not reference
     Clean {
         #[arg(long)]
@@ -111,6 +119,7 @@ fn main() -> ExitCode {
             json,
             device,
         } => cli::commands::predict(&ws, &images, model, heatmap, json, &device),
+        Command::ExecStage { job, quiet } => cli::commands::exec_stage(&job, quiet),
         Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
     };
     match result {

@@ -124,6 +124,7 @@ fn crashed_training_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run
         .flatten()
         .flat_map(|d| fs::read_dir(d.path()).unwrap().flatten())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ckpt-"))
         .collect();
     assert_eq!(ckpts, ["ckpt-4"], "evaluations at 2 and 4, the newest kept");
 
@@ -196,10 +197,7 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
     let gone = std::time::Instant::now();
     loop {
         let out = std::process::Command::new("pgrep")
-            .args([
-                "-f",
-                &format!("pneumo-torch train --workspace {}", ws.path().display()),
-            ])
+            .args(["-f", &format!("pneumo-torch exec {}/", ws.path().display())])
             .output()
             .unwrap();
         if out.stdout.is_empty() {

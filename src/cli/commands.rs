@@ -4,12 +4,13 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use pneumo_pipeline::pipeline::dag;
+use pneumo_pipeline::contract::job::StageJob;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
 use pneumo_pipeline::pipeline::runner::{Engine, Freshness, Outcome, Selection};
 use pneumo_pipeline::pipeline::stage::Registry;
 use pneumo_pipeline::pipeline::{self, LoadError, Pipeline};
+use pneumo_pipeline::pipeline::{dag, exec};
 use pneumo_pipeline::stages;
 
 use super::progress::Terminal;
@@ -130,11 +131,28 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `exec-stage JOB.json`: one built-in stage from its job file alone, in this process, as a
+/// cluster node runs it. It writes into the job's `out_dir`, which must be empty; committing
+/// to the cache is the driver's part.
+pub fn exec_stage(job: &Path, quiet: bool) -> anyhow::Result<i32> {
+    let job = StageJob::load(job)?;
+    if fs_err::read_dir(&job.out_dir).is_ok_and(|mut d| d.next().is_some()) {
+        anyhow::bail!(
+            "{} is not empty: a job writes into an empty folder (remove it, or point `out_dir` elsewhere)",
+            job.out_dir.display()
+        );
+    }
+    let reporter = Terminal::new(quiet || job.quiet);
+    exec::run_job(&job, &stages::registry(), &reporter)
+        .with_context(|| format!("stage `{}` failed", job.name))?;
+    Ok(0)
+}
+
 /// The model `predict` uses without `--model`: the evaluate stage's (its threshold chosen on
 /// validation), else the train stage's, each where pipeline.yaml's `out:` puts it. More than
 /// one of a kind (two evaluates) is ambiguous: the user names one with `--model`.
 fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
-    use pneumo_pipeline::stages::{evaluate, train};
+    use pneumo_pipeline::stages::evaluate;
     let registry = stages::registry();
     let outs = |kind: &str| -> Vec<std::path::PathBuf> {
         match pipeline::load(workspace, &registry) {
@@ -152,7 +170,7 @@ fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
         let found: Vec<_> = outs(kind)
             .into_iter()
             .map(|o| if sub.is_empty() { o } else { o.join(sub) })
-            .filter(|d| d.join(train::MODEL).exists())
+            .filter(|d| d.join(pneumo_pipeline::contract::card::FILE).exists())
             .collect();
         match found.as_slice() {
             [one] => return Ok(one.clone()),

@@ -13,13 +13,14 @@ use rayon::prelude::*;
 use super::atomic::write_atomic;
 
 /// One hashed file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileHash {
     pub size: u64,
     /// blake3, hex; for an unusable entry, `!` and the reason (so the key sees it).
     pub hash: String,
     /// Why the entry cannot be used as a file (a symlink loop or a dangling link, an
     /// unreadable file, a name that is not UTF-8), for the stage to report; not a run error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
 
@@ -34,7 +35,7 @@ impl FileHash {
 }
 
 /// Hashed input files by workspace-relative path (`/`-separated).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputSet {
     pub files: BTreeMap<String, FileHash>,
 }

@@ -12,6 +12,7 @@ pub mod confine;
 pub mod dag;
 pub mod decl;
 pub mod error;
+pub mod exec;
 pub mod inputs;
 pub mod key;
 pub mod locate;

@@ -4,6 +4,8 @@
 /// A running count toward a known total.
 pub trait Progress: Send + Sync {
     fn inc(&self, n: u64);
+    /// Jumps to `done`, with a short message on how it goes (a worker's progress event).
+    fn set(&self, _done: u64, _message: &str) {}
 }
 
 pub trait Reporter: Sync {

@@ -15,13 +15,15 @@ use super::cache::{Cache, Entry, Lookup};
 use super::cmd;
 use super::confine;
 use super::decl::{Pipeline, StageDecl, StageKind};
+use super::exec;
 use super::inputs::HashCache;
 use super::key::CACHE_SCHEMA;
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
 use super::runtime::Runtime;
-use super::stage::{Registry, StageContext, Upstream};
+use super::stage::Registry;
 use super::verify;
+use crate::contract::job::{self, JobUpstream, StageJob};
 
 pub use super::plan::{Freshness, Planned, Selection};
 
@@ -133,33 +135,10 @@ impl Engine<'_> {
         let scratch = self.workspace.join(".pneumo/scratch").join(&p.key);
         match &decl.kind {
             StageKind::Builtin(kind) => {
-                let stage = self
-                    .registry
-                    .get(kind)
-                    .with_context(|| format!("stage kind `{kind}` is not registered"))?;
-                let mut upstreams = Vec::new();
-                for need in &decl.needs {
-                    let up = self.pipeline.stage(need).context("unknown upstream")?;
-                    if let Some(dir) = entries.get(need) {
-                        upstreams.push(Upstream {
-                            name: &up.name,
-                            kind: up.kind.name(),
-                            dir: dir.clone(),
-                        });
-                    }
-                }
-                let ctx = StageContext {
-                    name: &decl.name,
-                    workspace: self.workspace,
-                    params: &decl.params,
-                    out_dir: &out_dir,
-                    scratch_dir: &scratch,
-                    inputs: &p.inputs,
-                    upstreams,
-                    reporter: self.reporter,
-                };
-                stage
-                    .run(&ctx)
+                let job = self.job(decl, kind, p, &out_dir, &scratch, entries)?;
+                let path = StageJob::path(self.workspace, &p.key);
+                job.write(&path)?;
+                exec::run_job(&job, self.registry, self.reporter)
                     .with_context(|| format!("stage `{}` failed", decl.name))?;
             }
             StageKind::Cmd { cmd, outs } => {
@@ -188,6 +167,47 @@ impl Engine<'_> {
                 .warn(&format!("could not remove {}: {e:#}", scratch.display()));
         }
         self.record(lock, decl, p, &entry)
+    }
+
+    /// The job file of one run of a built-in stage: everything it needs, paths absolute.
+    fn job(
+        &self,
+        decl: &StageDecl,
+        kind: &str,
+        p: &Planned,
+        out_dir: &Path,
+        scratch: &Path,
+        entries: &BTreeMap<String, PathBuf>,
+    ) -> anyhow::Result<StageJob> {
+        let stage = self
+            .registry
+            .get(kind)
+            .with_context(|| format!("stage kind `{kind}` is not registered"))?;
+        let mut upstreams = Vec::new();
+        for need in &decl.needs {
+            let up = self.pipeline.stage(need).context("unknown upstream")?;
+            if let Some(dir) = entries.get(need) {
+                upstreams.push(JobUpstream {
+                    name: up.name.clone(),
+                    kind: up.kind.name().to_string(),
+                    dir: std::path::absolute(dir)?,
+                });
+            }
+        }
+        Ok(StageJob {
+            format: job::FORMAT,
+            name: decl.name.clone(),
+            kind: kind.to_string(),
+            version: stage.version(),
+            key: p.key.clone(),
+            params: decl.params.clone(),
+            workspace: std::path::absolute(self.workspace)?,
+            inputs: p.inputs.clone(),
+            upstreams,
+            out_dir: std::path::absolute(out_dir)?,
+            scratch_dir: std::path::absolute(scratch)?,
+            quiet: self.reporter.is_quiet(),
+        })
     }
 
     /// After a failed command: its half-written outputs go, and the last committed ones
@@ -304,6 +324,16 @@ impl Engine<'_> {
             if !keep.contains(&d.as_str()) {
                 bytes += cache.remove(&d)?;
                 n += 1;
+            }
+        }
+        // job files of runs whose outputs are gone
+        if let Ok(dir) = fs::read_dir(self.workspace.join(job::JOBS_DIR)) {
+            for f in dir.filter_map(Result::ok) {
+                let name = f.file_name().to_string_lossy().into_owned();
+                let key = name.strip_suffix(".json").unwrap_or(&name);
+                if !keep.contains(&key) {
+                    remove_path(&f.path())?;
+                }
             }
         }
         // checkpoints of interrupted runs (a `run` would have resumed from them)

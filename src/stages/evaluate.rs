@@ -6,7 +6,6 @@
 
 use fs_err as fs;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -14,10 +13,12 @@ use serde_json::Value;
 
 use super::choices::{Checkpoint, Device};
 use super::split::{self, SplitRow};
-use super::train::{BEST, LATEST, MODEL};
+use super::train::{BEST, LATEST};
 use super::worker;
+use crate::contract::card::{self, ModelCard};
+use crate::contract::scores::read_scores;
+use crate::contract::task::WorkerTask;
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
-use crate::pipeline::atomic::write_atomic;
 use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,8 +142,8 @@ impl Stage for Evaluate {
 
     fn version(&self) -> u32 {
         // 2: runtime.json (where the scores were computed); 3: a metric with an empty
-        // denominator is null (undefined), not 0
-        3
+        // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
+        4
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {
@@ -173,38 +174,31 @@ impl Stage for Evaluate {
         fs::create_dir_all(&model_dir)?;
         fs::copy(train_dir.join(weights), model_dir.join(weights))
             .with_context(|| format!("copying {weights} from the train stage"))?;
-        let mut card: Value = serde_json::from_slice(&fs::read(train_dir.join(MODEL))?)?;
-        card["weights"] = Value::from(weights);
-        fs::write(model_dir.join(MODEL), serde_json::to_vec_pretty(&card)?)?;
+        let mut card = ModelCard::load(&train_dir.join(card::FILE))?;
+        card.weights = weights.into();
+        card.write(&model_dir)?;
 
         let scores = ctx.out_dir.join("scores.csv");
         worker::run(
+            ctx,
             "scoring",
-            ctx.reporter.is_quiet(),
-            [
-                "score".as_ref(),
-                "--split".as_ref(),
-                ctx.upstream("split")?.as_os_str(),
-                "--cache".as_ref(),
-                ctx.upstream("preprocess")?.as_os_str(),
-                "--model".as_ref(),
-                model_dir.as_os_str(),
-                "--device".as_ref(),
-                p.device.as_str().as_ref(),
-                "--roles".as_ref(),
-                "val,test".as_ref(),
-                "--out".as_ref(),
-                scores.as_os_str(),
-            ],
+            &WorkerTask::Score {
+                split: ctx.upstream("split")?.to_path_buf(),
+                cache: ctx.upstream("preprocess")?.to_path_buf(),
+                model: model_dir.clone(),
+                device: p.device,
+                roles: vec!["val".into(), "test".into()],
+                out: scores.clone(),
+            },
         )?;
         let probs = read_scores(&scores)?;
         fs::remove_file(&scores)?;
         let rows = split::read_rows(&ctx.upstream("split")?.join(split::FILE))?;
         let (metrics, preds) = evaluate(&rows, &probs, &p)?;
 
-        card["threshold"] = Value::from(metrics.threshold.value);
-        card["threshold_rule"] = Value::from(p.threshold.describe());
-        write_atomic(&model_dir.join(MODEL), &serde_json::to_vec_pretty(&card)?)?;
+        card.threshold = metrics.threshold.value;
+        card.threshold_rule = Some(p.threshold.describe());
+        card.write(&model_dir)?;
         fs::write(
             ctx.out_dir.join(METRICS),
             serde_json::to_vec_pretty(&metrics)?,
@@ -226,18 +220,6 @@ impl Stage for Evaluate {
         }
         Ok(())
     }
-}
-
-/// `probability,path` lines from the worker.
-fn read_scores(path: &Path) -> anyhow::Result<BTreeMap<String, f64>> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let (p, path) = l.split_once(',').context("a malformed scores line")?;
-            Ok((path.to_string(), p.parse::<f64>()?))
-        })
-        .collect()
 }
 
 /// Metrics and per-image predictions from split rows and probabilities by path.

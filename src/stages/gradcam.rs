@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::choices::{Device, Role};
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
 use super::worker;
+use crate::contract::task::WorkerTask;
 use crate::model::explain::Quadrants;
 use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradcamParams {
     /// Which role's images (`test` or `val`).
@@ -129,25 +130,17 @@ impl Stage for Gradcam {
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
         let evaluate = ctx.upstream("evaluate")?;
-        let params = serde_json::to_string(ctx.params)?;
         worker::run(
+            ctx,
             "Grad-CAM",
-            ctx.reporter.is_quiet(),
-            [
-                "gradcam".as_ref(),
-                "--split".as_ref(),
-                ctx.upstream("split")?.as_os_str(),
-                "--cache".as_ref(),
-                ctx.upstream("preprocess")?.as_os_str(),
-                "--model".as_ref(),
-                evaluate.join(MODEL_DIR).as_os_str(),
-                "--predictions".as_ref(),
-                evaluate.join(PREDICTIONS).as_os_str(),
-                "--out".as_ref(),
-                ctx.out_dir.as_os_str(),
-                "--params".as_ref(),
-                std::ffi::OsStr::new(&params),
-            ],
+            &WorkerTask::Gradcam {
+                split: ctx.upstream("split")?.to_path_buf(),
+                cache: ctx.upstream("preprocess")?.to_path_buf(),
+                model: evaluate.join(MODEL_DIR),
+                predictions: evaluate.join(PREDICTIONS),
+                params: ctx.params()?,
+                out: ctx.out_dir.to_path_buf(),
+            },
         )?;
         let s: GradcamSummary = serde_json::from_slice(&fs_err::read(ctx.out_dir.join(SUMMARY))?)?;
         ctx.reporter.info(&format!(

@@ -8,11 +8,13 @@ use serde_json::Value;
 
 use super::choices::{Device, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
+use crate::contract::summary::TrainSummary;
+use crate::contract::task::WorkerTask;
 use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
 /// every 20 iterations, stop after 2 evaluations without F1 gain.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainParams {
     #[serde(default = "d_batch")]
@@ -145,12 +147,9 @@ fn d_monitor() -> Monitor {
     Monitor::F1
 }
 
-/// Outputs of the worker.
-pub const HISTORY: &str = "history.csv";
-pub const SUMMARY: &str = "summary.json";
+/// Outputs of the worker (with summary.json, history.csv and model.json: `crate::contract`).
 pub const BEST: &str = "best.safetensors";
 pub const LATEST: &str = "latest.safetensors";
-pub const MODEL: &str = "model.json";
 
 pub struct Train;
 
@@ -160,8 +159,9 @@ impl Stage for Train {
     }
 
     fn version(&self) -> u32 {
-        // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json
-        3
+        // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json;
+        // 4: model.json and summary.json carry their format (crate::contract)
+        4
     }
 
     fn upstream_kinds(&self) -> &'static [&'static str] {
@@ -201,40 +201,31 @@ impl Stage for Train {
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let params = serde_json::to_string(ctx.params)?;
         worker::run(
+            ctx,
             "training",
-            ctx.reporter.is_quiet(),
-            [
-                "train".as_ref(),
-                "--workspace".as_ref(),
-                ctx.workspace.as_os_str(),
-                "--split".as_ref(),
-                ctx.upstream("split")?.as_os_str(),
-                "--cache".as_ref(),
-                ctx.upstream("preprocess")?.as_os_str(),
-                "--out".as_ref(),
-                ctx.out_dir.as_os_str(),
-                "--resume".as_ref(),
-                ctx.scratch_dir.as_os_str(),
-                "--params".as_ref(),
-                std::ffi::OsStr::new(&params),
-            ],
+            &WorkerTask::Train {
+                workspace: ctx.workspace.to_path_buf(),
+                split: ctx.upstream("split")?.to_path_buf(),
+                cache: ctx.upstream("preprocess")?.to_path_buf(),
+                out: ctx.out_dir.to_path_buf(),
+                resume: ctx.scratch_dir.to_path_buf(),
+                params: ctx.params()?,
+            },
         )?;
-        let summary: Value = serde_json::from_slice(
-            &fs_err::read(ctx.out_dir.join(SUMMARY))
-                .context("the training worker wrote no summary.json")?,
-        )?;
-        let best = &summary["best"];
-        ctx.reporter.info(&format!(
-            "train: {} iterations, {}; kept iteration {} (validation F1 {:.4}, AUC {:.4}; monitored: {})",
-            summary["iterations"],
-            summary["stop_reason"].as_str().unwrap_or("?"),
-            best["iteration"],
-            best["f1"].as_f64().unwrap_or(f64::NAN),
-            best["val_auc"].as_f64().unwrap_or(f64::NAN),
-            summary["monitor"].as_str().unwrap_or("f1"),
-        ));
+        let summary = TrainSummary::load(ctx.out_dir)
+            .context("the training worker wrote no usable summary.json")?;
+        if let Some(best) = &summary.best {
+            ctx.reporter.info(&format!(
+                "train: {} iterations, {}; kept iteration {} (validation F1 {:.4}, AUC {:.4}; monitored: {})",
+                summary.iterations,
+                summary.stop_reason,
+                best.iteration,
+                best.val.f1,
+                best.val_auc,
+                summary.monitor,
+            ));
+        }
         Ok(())
     }
 }

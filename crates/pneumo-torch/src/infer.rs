@@ -11,19 +11,20 @@ use serde::Serialize;
 use tch::Device;
 use tch::nn::{ModuleT, VarStore};
 
+use pneumo_pipeline::contract::card::FILE as MODEL;
+use pneumo_pipeline::contract::scores::{ScoreRow, write_scores};
 use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::model::explain::{Quadrants, area, cell_orders, deletion_series, overlay};
 use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
-use pneumo_pipeline::stages::train::MODEL;
 
-pub use crate::card::Card;
 use crate::dataset::{Dataset, Host};
 use crate::gradcam::{grad_cam, upsample_normalised};
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::train::device;
 use crate::weights;
+pub use pneumo_pipeline::contract::card::ModelCard as Card;
 
 /// A trained network with its preprocessing and threshold.
 pub struct Model {
@@ -82,19 +83,20 @@ impl Model {
 
 /// Writes `probability,path` lines for every image of `roles`.
 pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow::Result<usize> {
-    let mut csv = String::from("probability,path\n");
-    let mut n = 0;
+    let mut rows = Vec::new();
     for role in roles {
         for chunk in ds.role(role).chunks(64) {
             let probs = model.probabilities(ds, &ds.gather(chunk))?;
-            for (&(row, _), p) in chunk.iter().zip(probs) {
-                writeln!(csv, "{p:.9},{}", ds.paths[row])?;
-                n += 1;
+            for (&(row, _), probability) in chunk.iter().zip(probs) {
+                rows.push(ScoreRow {
+                    path: ds.paths[row].clone(),
+                    probability,
+                });
             }
         }
     }
-    fs::write(out, csv).with_context(|| format!("writing {}", out.display()))?;
-    Ok(n)
+    write_scores(out, &rows)?;
+    Ok(rows.len())
 }
 
 /// Cells per side in the deletion test (16 px cells at 224 px; the CAM itself is 7 x 7).

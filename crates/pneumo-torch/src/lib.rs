@@ -3,7 +3,6 @@
 //! commands that train or score load libtorch.
 
 pub mod batches;
-pub mod card;
 pub mod checkpoint;
 pub mod dataset;
 pub mod gradcam;

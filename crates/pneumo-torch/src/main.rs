@@ -1,117 +1,138 @@
 //! `pneumo-torch`: the worker the pipeline's network stages run (it loads libtorch; the
 //! `pneumo-pipeline` binary does not).
 //!
-//! `pneumo-torch train --workspace W --split DIR --cache DIR --out DIR --resume DIR --params JSON`
-//!
-//! `pneumo-torch score --split DIR --cache DIR --model DIR --device D --roles R,R --out FILE`
-//! `pneumo-torch gradcam --split DIR --cache DIR --model DIR --predictions FILE --params JSON --out DIR`
-//! `pneumo-torch predict --model DIR [--device D] [--heatmap DIR] [--json] FILE...`
-//! `pneumo-torch runtime [--device D]`
-//!
-//! `train` and `gradcam` write `runtime.json` (where they ran: CPU, libtorch, kernels,
-//! threads, device) into `--out`; `score` beside its `--out` file.
+//! - `pneumo-torch exec TASK.json`: one [`WorkerTask`] (train, score or Grad-CAM) written by a
+//!   stage; progress and information go to stdout as JSON-line events for the engine.
+//! - `pneumo-torch predict --model DIR [--device D] [--heatmap DIR] [--json] FILE...`
+//! - `pneumo-torch runtime [--device D]`: where this worker would run, as runtime.json.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use clap::{Parser, Subcommand};
 
-use pneumo_pipeline::stages::gradcam::GradcamParams;
-use pneumo_pipeline::stages::train::TrainParams;
+use pneumo_pipeline::contract::card::{ARCHITECTURE, ModelCard};
+use pneumo_pipeline::contract::task::WorkerTask;
+use pneumo_pipeline::stages::train::BEST;
 use pneumo_torch::dataset::Dataset;
 use pneumo_torch::infer::{self, Model};
-use pneumo_torch::runtime;
-use pneumo_torch::train::{ModelCard, train, write_model_card};
+use pneumo_torch::{runtime, say};
 
-fn arg(args: &[String], name: &str) -> anyhow::Result<String> {
-    let i = args
-        .iter()
-        .position(|a| a == name)
-        .with_context(|| format!("missing {name}"))?;
-    args.get(i + 1)
-        .cloned()
-        .with_context(|| format!("{name} needs a value"))
+#[derive(Parser)]
+#[command(about = "The libtorch worker of pneumo-pipeline")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn run(args: &[String]) -> anyhow::Result<()> {
-    match args.first().map(String::as_str) {
-        Some("train") => {
-            let workspace = PathBuf::from(arg(args, "--workspace")?);
-            let out = PathBuf::from(arg(args, "--out")?);
-            let params: TrainParams = serde_json::from_str(&arg(args, "--params")?)?;
-            let ds = Dataset::load(
-                &PathBuf::from(arg(args, "--cache")?),
-                &PathBuf::from(arg(args, "--split")?),
-            )?;
-            let resume = PathBuf::from(arg(args, "--resume")?);
-            let summary = train(&workspace, &ds, &params, &out, &resume)?;
-            runtime::current(pneumo_torch::train::device(params.device.as_str())?).write(&out)?;
-            write_model_card(
-                &out,
-                &ModelCard {
-                    architecture: "torchvision resnet18, num_classes=1",
-                    weights: pneumo_pipeline::stages::train::BEST,
-                    params: &params,
-                    threshold: params.threshold,
-                    input_side: ds.side,
-                    mean: ds.mean,
-                    std: ds.std,
-                },
-            )?;
-            pneumo_torch::note!(
+#[derive(Subcommand)]
+enum Command {
+    /// Run a task file written by a pipeline stage; events as JSON lines on stdout
+    Exec { task: PathBuf },
+    /// Classify image files with a model folder (model.json + weights)
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        /// cpu, cuda or auto
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Write a Grad-CAM overlay per image into this folder
+        #[arg(long)]
+        heatmap: Option<PathBuf>,
+        /// JSON on stdout instead of one tab-separated line per image
+        #[arg(long)]
+        json: bool,
+        /// Image files (after `--`, any name is a file)
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print where this worker would run (runtime.json); fails when the device cannot hold
+    /// a tensor
+    Runtime {
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+fn exec(task: &WorkerTask) -> anyhow::Result<()> {
+    match task {
+        WorkerTask::Train {
+            workspace,
+            split,
+            cache,
+            out,
+            resume,
+            params,
+        } => {
+            let ds = Dataset::load(cache, split)?;
+            let summary = pneumo_torch::train::train(workspace, &ds, params, out, resume)?;
+            runtime::current(pneumo_torch::train::device(params.device.as_str())?).write(out)?;
+            ModelCard {
+                format: 0,
+                architecture: ARCHITECTURE.into(),
+                weights: BEST.into(),
+                params: params.clone(),
+                threshold: params.threshold,
+                threshold_rule: None,
+                input_side: ds.side,
+                mean: ds.mean,
+                std: ds.std,
+            }
+            .write(out)?;
+            say::info(&format!(
                 "train: stopped after {} iterations: {}",
-                summary.iterations,
-                summary.stop_reason
-            );
-            Ok(())
+                summary.iterations, summary.stop_reason
+            ));
         }
-        Some("score") => {
-            let model = Model::load(
-                &PathBuf::from(arg(args, "--model")?),
-                &arg(args, "--device")?,
-            )?;
-            let ds = Dataset::load(
-                &PathBuf::from(arg(args, "--cache")?),
-                &PathBuf::from(arg(args, "--split")?),
-            )?;
-            let roles = arg(args, "--roles")?;
-            let roles: Vec<&str> = roles.split(',').collect();
-            let out = PathBuf::from(arg(args, "--out")?);
-            let n = infer::score(&model, &ds, &roles, &out)?;
+        WorkerTask::Score {
+            split,
+            cache,
+            model,
+            device,
+            roles,
+            out,
+        } => {
+            let model = Model::load(model, device.as_str())?;
+            let ds = Dataset::load(cache, split)?;
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let n = infer::score(&model, &ds, &roles, out)?;
             if let Some(dir) = out.parent() {
                 runtime::current(model.device).write(dir)?;
             }
-            pneumo_torch::note!("score: {n} images of {}", roles.join(", "));
-            Ok(())
+            say::info(&format!("score: {n} images of {}", roles.join(", ")));
         }
-        Some("gradcam") => {
-            let params: GradcamParams = serde_json::from_str(&arg(args, "--params")?)?;
-            let model = Model::load(
-                &PathBuf::from(arg(args, "--model")?),
-                params.device.as_str(),
-            )?;
-            let ds = Dataset::load(
-                &PathBuf::from(arg(args, "--cache")?),
-                &PathBuf::from(arg(args, "--split")?),
-            )?;
-            let out = PathBuf::from(arg(args, "--out")?);
-            infer::gradcam(
-                &model,
-                &ds,
-                &PathBuf::from(arg(args, "--predictions")?),
-                &params,
-                &out,
-            )?;
-            runtime::current(model.device).write(&out)?;
-            Ok(())
+        WorkerTask::Gradcam {
+            split,
+            cache,
+            model,
+            predictions,
+            params,
+            out,
+        } => {
+            let model = Model::load(model, params.device.as_str())?;
+            let ds = Dataset::load(cache, split)?;
+            infer::gradcam(&model, &ds, predictions, params, out)?;
+            runtime::current(model.device).write(out)?;
         }
-        Some("predict") => predict(&args[1..]),
-        Some("runtime") => {
-            // `runtime --device D`: where this worker would run, as runtime.json; fails with
-            // libtorch's own error when the device cannot hold a tensor (scripts/gpu-check.sh
-            // asks this before spending GPU time)
-            let name = arg(args, "--device").unwrap_or_else(|_| "cpu".into());
-            let device = match name.as_str() {
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Exec { task } => {
+            say::to_events();
+            exec(&WorkerTask::load(&task)?)
+        }
+        Command::Predict {
+            model,
+            device,
+            heatmap,
+            json,
+            files,
+        } => predict(&model, &device, heatmap, json, &files),
+        Command::Runtime { device } => {
+            let device = match device.as_str() {
                 "cuda" => tch::Device::Cuda(0),
                 other => pneumo_torch::train::device(other)?,
             };
@@ -119,37 +140,20 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&rt)?);
             runtime::check_device(device)
         }
-        _ => anyhow::bail!(
-            "usage: pneumo-torch train|score|gradcam|predict|runtime ... (see the doc comment of crates/pneumo-torch/src/main.rs)"
-        ),
     }
 }
 
-/// `predict --model DIR [--device D] [--heatmap DIR] [--json] FILE...`: one line (or one JSON
-/// object) per file on stdout; exit status 1 when any file had no prediction.
-fn predict(args: &[String]) -> anyhow::Result<()> {
-    let (mut model_dir, mut device, mut heatmap, mut json) = (None, "cpu".to_string(), None, false);
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--model" => model_dir = it.next().map(PathBuf::from),
-            "--device" => device = it.next().cloned().unwrap_or_default(),
-            "--heatmap" => heatmap = it.next().map(PathBuf::from),
-            "--json" => json = true,
-            // everything after `--` is a file, whatever its name
-            "--" => files.extend(it.by_ref().map(PathBuf::from)),
-            flag if flag.starts_with('-') => {
-                anyhow::bail!(
-                    "predict: unknown option `{flag}` (a file of that name goes after `--`)"
-                )
-            }
-            _ => files.push(PathBuf::from(a)),
-        }
-    }
-    anyhow::ensure!(!files.is_empty(), "predict: no image files given");
-    let model = Model::load(&model_dir.context("--model is required")?, &device)?;
-    let results = infer::predict(&model, &files, heatmap.as_deref())?;
+/// One line (or one JSON object) per file on stdout; an error when any file had no
+/// prediction.
+fn predict(
+    model: &std::path::Path,
+    device: &str,
+    heatmap: Option<PathBuf>,
+    json: bool,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    let model = Model::load(model, device)?;
+    let results = infer::predict(&model, files, heatmap.as_deref())?;
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -199,8 +203,7 @@ fn exit_with_parent() {
 
 fn main() -> ExitCode {
     exit_with_parent();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -5,20 +5,19 @@
 //! checkpoint and ends where an uninterrupted one would.
 
 use fs_err as fs;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
-use pneumo_pipeline::model::metrics::{self, Binary};
+pub use pneumo_pipeline::contract::summary::Evaluation;
+use pneumo_pipeline::contract::summary::{TrainSummary, write_history};
+use pneumo_pipeline::model::metrics;
 use pneumo_pipeline::model::stats;
 use pneumo_pipeline::stages::choices::{self, Monitor, Precision};
-use pneumo_pipeline::stages::train::{BEST, HISTORY, LATEST, MODEL, SUMMARY, TrainParams};
+use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
 
 use crate::batches::{Sampler, augmentation};
 use crate::checkpoint::{OPTIMIZER, Resume, STATE, WEIGHTS, latest_checkpoint, write_checkpoint};
@@ -27,33 +26,6 @@ use crate::optim::{self, Optimizer, Rule};
 use crate::precision::autocast_bf16;
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::weights;
-
-/// One evaluation: a row of history.csv.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Evaluation {
-    pub iteration: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    #[serde(flatten)]
-    pub val: Binary,
-    pub val_auc: f64,
-    pub seconds: f64,
-}
-
-/// summary.json.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub iterations: usize,
-    pub stop_reason: String,
-    pub best: Option<Evaluation>,
-    /// The metric `best` maximises.
-    pub monitor: String,
-    pub device: String,
-    pub seconds: f64,
-    /// The checkpoint's iteration when this run resumed a killed one.
-    pub resumed_from: Option<usize>,
-}
 
 pub fn device(name: &str) -> anyhow::Result<Device> {
     Ok(match name {
@@ -112,7 +84,7 @@ pub fn train(
     p: &TrainParams,
     out: &Path,
     resume_dir: &Path,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<TrainSummary> {
     let started = Instant::now();
     let device = device(p.device.as_str())?;
     tch::manual_seed(p.seed as i64);
@@ -180,7 +152,7 @@ pub fn train(
         (train.len() - n_pos) as f64 / n_pos.max(1) as f64,
         val.len()
     );
-    let bar = progress_bar(total as u64, state.iteration as u64);
+    let bar = crate::say::Progress::new("train", total as u64);
     let crash_at: Option<usize> = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
     let (mut run_loss, mut run_correct, mut run_seen) = (0.0, 0usize, 0usize);
     let mut stop_reason = format!("reached the iteration budget ({total})");
@@ -232,16 +204,18 @@ pub fn train(
                 .sum(Kind::Int64);
             run_correct += hits.int64_value(&[]) as usize;
             run_seen += host.labels.len();
-            bar.set_position(iteration as u64);
-            bar.set_message(format!(
-                "loss {batch_loss:.4}, last val {} {}",
-                p.monitor,
-                state
-                    .history
-                    .last()
-                    .map(|e| format!("{:.4}", monitored(p, e)))
-                    .unwrap_or_else(|| "-".into())
-            ));
+            bar.at(
+                iteration as u64,
+                &format!(
+                    "loss {batch_loss:.4}, last val {} {}",
+                    p.monitor,
+                    state
+                        .history
+                        .last()
+                        .map(|e| format!("{:.4}", monitored(p, e)))
+                        .unwrap_or_else(|| "-".into())
+                ),
+            );
             if !iteration.is_multiple_of(p.eval_every) && iteration != total {
                 continue;
             }
@@ -256,12 +230,14 @@ pub fn train(
                 seconds: offset + clock.elapsed().as_secs_f64(),
             };
             (run_loss, run_correct, run_seen) = (0.0, 0, 0);
-            bar.suspend(|| {
-                crate::note!(
-                    "train: iteration {iteration}: train loss {:.4}, val loss {:.4}, acc {:.4}, F1 {:.4}, AUC {:.4}",
-                    e.train_loss, e.val_loss, e.val.accuracy, e.val.f1, e.val_auc
-                )
-            });
+            crate::note!(
+                "train: iteration {iteration}: train loss {:.4}, val loss {:.4}, acc {:.4}, F1 {:.4}, AUC {:.4}",
+                e.train_loss,
+                e.val_loss,
+                e.val.accuracy,
+                e.val.f1,
+                e.val_auc
+            );
             let gained = state
                 .best
                 .as_ref()
@@ -286,21 +262,21 @@ pub fn train(
         state.iteration = iteration;
         Ok(())
     })?;
-    bar.finish_and_clear();
     let (_, ckpt) = latest_checkpoint(resume_dir).context("no checkpoint was written")?;
     fs::copy(ckpt.join(BEST), out.join(BEST))?;
     weights::save(&vs, &out.join(LATEST))?;
-    write_history(&out.join(HISTORY), &state.history)?;
-    let summary = Summary {
+    write_history(out, &state.history)?;
+    let summary = TrainSummary {
+        format: 0,
         iterations: state.iteration,
         stop_reason,
         best: state.best.clone(),
-        monitor: p.monitor.to_string(),
+        monitor: p.monitor,
         device: format!("{device:?}"),
         seconds: started.elapsed().as_secs_f64(),
         resumed_from: (first > 0).then_some(first),
     };
-    fs::write(out.join(SUMMARY), serde_json::to_vec_pretty(&summary)?)?;
+    summary.write(out)?;
     Ok(summary)
 }
 
@@ -309,70 +285,4 @@ fn monitored(p: &TrainParams, e: &Evaluation) -> f64 {
         Monitor::Auc => e.val_auc,
         Monitor::F1 => e.val.f1,
     }
-}
-
-/// A bar on stderr when it is a terminal (indicatif hides it otherwise) and the run is not
-/// quiet.
-fn progress_bar(total: u64, at: u64) -> ProgressBar {
-    let target = if crate::say::quiet() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "     train [{bar:30}] {pos}/{len} it, {msg}, {elapsed} elapsed, eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_position(at);
-    bar.reset_eta();
-    bar
-}
-
-fn write_history(path: &Path, rows: &[Evaluation]) -> anyhow::Result<()> {
-    let mut csv = String::from(
-        "iteration,train_loss,train_accuracy,val_loss,val_accuracy,val_precision,val_recall,val_f1,val_auc,tp,fp,tn,fn,seconds\n",
-    );
-    for e in rows {
-        let v = &e.val;
-        writeln!(
-            csv,
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.3}",
-            e.iteration,
-            e.train_loss,
-            e.train_accuracy,
-            e.val_loss,
-            v.accuracy,
-            v.precision,
-            v.recall,
-            v.f1,
-            e.val_auc,
-            v.tp,
-            v.fp,
-            v.tn,
-            v.fn_,
-            e.seconds
-        )?;
-    }
-    fs::write(path, csv).with_context(|| format!("writing {}", path.display()))
-}
-
-/// model.json: what `predict` needs besides the weights.
-#[derive(Debug, Serialize)]
-pub struct ModelCard<'a> {
-    pub architecture: &'static str,
-    pub weights: &'static str,
-    pub params: &'a TrainParams,
-    pub threshold: f64,
-    pub input_side: i64,
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-}
-
-pub fn write_model_card(out: &Path, card: &ModelCard<'_>) -> anyhow::Result<()> {
-    fs::write(out.join(MODEL), serde_json::to_vec_pretty(card)?)?;
-    Ok(())
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::evaluate::{METRICS, Metrics, read_predictions};
 use super::gradcam::{self, GradcamSummary};
-use super::train::{HISTORY, SUMMARY};
+use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::model::explain::viridis;
 use crate::model::stats;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
@@ -137,9 +137,9 @@ fn render_all(
     fonts();
     let mut files = Vec::new();
     let history = read_columns(&train.join(HISTORY))?;
-    let summary: Value = serde_json::from_slice(&fs::read(train.join(SUMMARY))?)?;
-    let best_it = summary["best"]["iteration"].as_f64();
-    let monitor = summary["monitor"].as_str().unwrap_or("f1").to_string();
+    let summary = TrainSummary::load(train)?;
+    let best_it = summary.best.as_ref().map(|b| b.iteration as f64);
+    let monitor = summary.monitor.to_string();
     let last_it = history
         .get("iteration")
         .and_then(|v| v.last().copied())

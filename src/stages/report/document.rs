@@ -1,8 +1,6 @@
 //! The document model and its first sections: headline, introduction, dataset,
 //! preprocessing, model and training.
 
-use serde_json::Value;
-
 use super::Artifacts;
 use super::format::*;
 use crate::stages::split::Protocol;
@@ -153,36 +151,32 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
 
 fn training(a: &Artifacts, d: &mut Vec<Block>) {
     use Block::*;
-    let params = &a.train_card["params"];
+    let params = &a.train_card.params;
     let t = &a.train_summary;
     d.push(Heading(2, s("Model")));
     d.push(Para(format!(
         "ResNet-18 as torchvision builds it, with one output logit (the pneumonia score) trained with \
          binary cross-entropy on logits. Initial weights: {}. It runs on libtorch through tch; the \
          checkpoint is saved under torchvision's parameter names.",
-        match params["weights"].as_str() {
-            Some("none") | None => s("random (seeded); no ImageNet weights were used"),
-            Some(w) => format!("`{w}`"),
+        match params.weights.as_str() {
+            "none" => s("random (seeded); no ImageNet weights were used"),
+            w => format!("`{w}`"),
         }
     )));
 
     d.push(Heading(2, s("Training")));
-    let aug = &params["augment"];
-    let aug_text = if ["rotate", "scale", "shift", "brightness", "contrast"]
-        .iter()
-        .all(|k| aug[*k].as_f64().unwrap_or(0.0) == 0.0)
-        && aug["hflip"] != Value::Bool(true)
-    {
+    let aug = &params.augment;
+    let aug_text = if aug.is_off() {
         s("none")
     } else {
         format!(
             "rotation ±{}°, scale ±{}, shift ±{}, brightness ±{}, contrast ±{}, horizontal flip {}",
-            aug["rotate"],
-            aug["scale"],
-            aug["shift"],
-            aug["brightness"],
-            aug["contrast"],
-            aug["hflip"]
+            json_num(aug.rotate),
+            json_num(aug.scale),
+            json_num(aug.shift),
+            json_num(aug.brightness),
+            json_num(aug.contrast),
+            aug.hflip
         )
     };
     d.push(Table(
@@ -192,57 +186,46 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
                 s("optimizer"),
                 format!(
                     "{} (lr {}, momentum {}, weight decay {})",
-                    params["optimizer"].as_str().unwrap_or("sgd"),
-                    params["lr"],
-                    params["momentum"],
-                    params["weight_decay"]
+                    params.optimizer,
+                    json_num(params.lr),
+                    json_num(params.momentum),
+                    json_num(params.weight_decay)
                 ),
             ],
-            vec![
-                s("schedule"),
-                params["schedule"]
-                    .as_str()
-                    .unwrap_or("constant")
-                    .to_string(),
-            ],
-            vec![s("batch size"), params["batch_size"].to_string()],
-            vec![
-                s("sampler"),
-                params["sampler"].as_str().unwrap_or("shuffle").to_string(),
-            ],
-            vec![s("pos_weight"), params["pos_weight"].to_string()],
+            vec![s("schedule"), params.schedule.to_string()],
+            vec![s("batch size"), params.batch_size.to_string()],
+            vec![s("sampler"), params.sampler.to_string()],
+            vec![s("pos_weight"), json_num(params.pos_weight)],
             vec![s("augmentation"), aug_text],
             vec![
                 s("evaluation"),
                 format!(
                     "every {} iterations on the validation role",
-                    params["eval_every"]
+                    params.eval_every
                 ),
             ],
             vec![
                 s("early stopping"),
                 format!(
                     "{} evaluations without gain in validation {}",
-                    params["patience"],
-                    params["monitor"].as_str().unwrap_or("f1")
+                    params.patience, params.monitor
                 ),
             ],
-            vec![s("seed"), params["seed"].to_string()],
-            vec![s("device"), t["device"].as_str().unwrap_or("?").to_string()],
-            vec![
-                s("precision"),
-                params["precision"].as_str().unwrap_or("fp32").to_string(),
-            ],
+            vec![s("seed"), params.seed.to_string()],
+            vec![s("device"), t.device.clone()],
+            vec![s("precision"), params.precision.to_string()],
         ],
     ));
     d.push(Para(format!(
         "Training ran {} iterations in {} s and stopped because: {}. The checkpoint kept is the one of \
          iteration {} (best validation {}).",
-        t["iterations"],
-        num(t["seconds"].as_f64().unwrap_or(f64::NAN), 0),
-        t["stop_reason"].as_str().unwrap_or("?"),
-        t["best"]["iteration"],
-        t["monitor"].as_str().unwrap_or("f1")
+        t.iterations,
+        num(t.seconds, 0),
+        t.stop_reason,
+        t.best
+            .as_ref()
+            .map_or_else(|| s("null"), |b| b.iteration.to_string()),
+        t.monitor
     )));
     let h = &a.history;
     let col = |k: &str, i: usize| h.get(k).and_then(|v| v.get(i)).copied().unwrap_or(f64::NAN);

@@ -38,6 +38,11 @@ pub fn pct(v: f64) -> String {
     }
 }
 
+/// A param as pipeline.yaml's JSON form writes it (`1.0`, `0.001`).
+pub fn json_num(v: f64) -> String {
+    serde_json::Value::from(v).to_string()
+}
+
 pub fn num(v: f64, d: usize) -> String {
     if v.is_finite() {
         format!("{v:.d$}")

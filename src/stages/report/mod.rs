@@ -26,7 +26,8 @@ use super::evaluate::{METRICS, Metrics};
 use super::gradcam::{self, GradcamSummary};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, SplitCounts};
-use super::train::{HISTORY, MODEL, SUMMARY as TRAIN_SUMMARY};
+use crate::contract::card::{self, ModelCard};
+use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::pipeline::runtime::Runtime;
 use crate::pipeline::stage::{Stage, StageContext, canonical_params};
 
@@ -51,8 +52,8 @@ pub struct Artifacts {
     pub index: IndexSummary,
     pub split: SplitCounts,
     pub preprocess: Value,
-    pub train_summary: Value,
-    pub train_card: Value,
+    pub train_summary: TrainSummary,
+    pub train_card: ModelCard,
     pub history: BTreeMap<String, Vec<f64>>,
     pub metrics: Metrics,
     pub gradcam: GradcamSummary,
@@ -88,8 +89,8 @@ impl Artifacts {
             index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
             split: serde_json::from_slice(&read("split", COUNTS)?)?,
             preprocess: json("preprocess", "meta.json")?,
-            train_summary: json("train", TRAIN_SUMMARY)?,
-            train_card: json("train", MODEL)?,
+            train_summary: TrainSummary::load(&dir_of("train")?)?,
+            train_card: ModelCard::load(&dir_of("train")?.join(card::FILE))?,
             history: read_columns(&dir_of("train")?.join(HISTORY))?,
             metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
             gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,

@@ -252,7 +252,7 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
 pub fn closing(a: &Artifacts, d: &mut Vec<Block>) {
     use Block::*;
     let m = &a.metrics;
-    let params = &a.train_card["params"];
+    let params = &a.train_card.params;
     let protocol = protocol_name(&a.split.protocol);
     let t = &a.train_summary;
     d.push(Heading(2, s("Limitations")));
@@ -280,8 +280,8 @@ pub fn closing(a: &Artifacts, d: &mut Vec<Block>) {
                 s("split protocol / seed"),
                 format!("{protocol} / {}", a.split.seed),
             ],
-            vec![s("training seed"), params["seed"].to_string()],
-            vec![s("device"), t["device"].as_str().unwrap_or("?").to_string()],
+            vec![s("training seed"), params.seed.to_string()],
+            vec![s("device"), t.device.clone()],
             vec![s("decision threshold"), num(m.threshold.value, 4)],
         ]
         .into_iter()

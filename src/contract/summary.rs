@@ -1,0 +1,100 @@
+//! What training leaves besides the weights: `summary.json` ([`TrainSummary`]) and
+//! `history.csv` (one [`Evaluation`] per row).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::{check_format, read_json, write_json};
+use crate::model::metrics::Binary;
+use crate::stages::choices::Monitor;
+
+pub const FILE: &str = "summary.json";
+pub const HISTORY: &str = "history.csv";
+/// 2: `format` field, `monitor` an enum; 1 (no `format`): the untyped summary.
+pub const FORMAT: u32 = 2;
+
+/// One evaluation on the validation role during training: a row of history.csv.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub iteration: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    #[serde(flatten)]
+    pub val: Binary,
+    pub val_auc: f64,
+    pub seconds: f64,
+}
+
+/// summary.json: how a training run went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSummary {
+    #[serde(default = "format_one")]
+    pub format: u32,
+    pub iterations: usize,
+    pub stop_reason: String,
+    /// The evaluation whose weights were kept.
+    pub best: Option<Evaluation>,
+    /// The metric `best` maximises.
+    pub monitor: Monitor,
+    pub device: String,
+    pub seconds: f64,
+    /// The checkpoint's iteration when this run resumed a killed one.
+    pub resumed_from: Option<usize>,
+}
+
+fn format_one() -> u32 {
+    1
+}
+
+impl TrainSummary {
+    pub fn load(dir: &Path) -> anyhow::Result<TrainSummary> {
+        let path = dir.join(FILE);
+        let s: TrainSummary = read_json(&path, "training summary")?;
+        check_format(&path, "training summary", s.format, FORMAT)?;
+        Ok(s)
+    }
+
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let s = TrainSummary {
+            format: FORMAT,
+            ..self.clone()
+        };
+        write_json(&dir.join(FILE), &s)
+    }
+}
+
+/// history.csv's columns, in order (charts and the report read them by these names).
+pub const HISTORY_COLUMNS: &str = "iteration,train_loss,train_accuracy,val_loss,val_accuracy,val_precision,val_recall,val_f1,val_auc,tp,fp,tn,fn,seconds";
+
+/// Writes `rows` as history.csv into `dir`.
+pub fn write_history(dir: &Path, rows: &[Evaluation]) -> anyhow::Result<()> {
+    let mut csv = format!("{HISTORY_COLUMNS}\n");
+    for e in rows {
+        let v = &e.val;
+        writeln!(
+            csv,
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.3}",
+            e.iteration,
+            e.train_loss,
+            e.train_accuracy,
+            e.val_loss,
+            v.accuracy,
+            v.precision,
+            v.recall,
+            v.f1,
+            e.val_auc,
+            v.tp,
+            v.fp,
+            v.tn,
+            v.fn_,
+            e.seconds
+        )?;
+    }
+    let path = dir.join(HISTORY);
+    fs_err::write(&path, csv).with_context(|| format!("writing {}", path.display()))
+}

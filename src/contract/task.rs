@@ -1,0 +1,84 @@
+//! The work the engine hands to the `pneumo-torch` worker: one [`WorkerTask`] in a JSON
+//! file, run by `pneumo-torch exec FILE`. The stage writes it into its scratch folder, so a
+//! failed one can be rerun by hand.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{check_format, read_json, write_json};
+use crate::stages::choices::Device;
+use crate::stages::gradcam::GradcamParams;
+use crate::stages::train::TrainParams;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerTask {
+    /// Train on the split's train role, evaluating on its val role; writes the weights,
+    /// model.json, summary.json, history.csv and runtime.json into `out`, checkpoints into
+    /// `resume` (and resumes from the newest one there).
+    Train {
+        workspace: PathBuf,
+        split: PathBuf,
+        cache: PathBuf,
+        out: PathBuf,
+        resume: PathBuf,
+        params: TrainParams,
+    },
+    /// Scores `roles` of the split with the model in `model`, writing the scores to `out`
+    /// and runtime.json beside it.
+    Score {
+        split: PathBuf,
+        cache: PathBuf,
+        model: PathBuf,
+        device: Device,
+        roles: Vec<String>,
+        out: PathBuf,
+    },
+    /// Grad-CAM maps and the deletion check for the images in `predictions`, into `out`.
+    Gradcam {
+        split: PathBuf,
+        cache: PathBuf,
+        model: PathBuf,
+        predictions: PathBuf,
+        params: GradcamParams,
+        out: PathBuf,
+    },
+}
+
+/// The file: a format number and the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFile {
+    pub format: u32,
+    pub task: WorkerTask,
+}
+
+impl WorkerTask {
+    /// A short name (`train`, `score`, `gradcam`), for file names and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkerTask::Train { .. } => "train",
+            WorkerTask::Score { .. } => "score",
+            WorkerTask::Gradcam { .. } => "gradcam",
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        write_json(
+            path,
+            &TaskFile {
+                format: FORMAT,
+                task: self.clone(),
+            },
+        )
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<WorkerTask> {
+        let file: TaskFile = read_json(path, "worker task")?;
+        check_format(path, "worker task", file.format, FORMAT)?;
+        Ok(file.task)
+    }
+}
