@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::inputs::InputSet;
 use super::report::Reporter;
 
-/// One kind of stage (`index`, `split`, ...).
+/// One kind of stage (`index`, `split`, ...), as the engine sees it: object-safe, params as
+/// canonical JSON. Built-in kinds implement [`TypedStage`] instead.
 pub trait Stage: Send + Sync {
     /// The `kind:` name in pipeline.yaml.
     fn kind(&self) -> &'static str;
@@ -40,16 +41,74 @@ pub trait Stage: Send + Sync {
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()>;
 }
 
-/// Parses raw params into `P` (which should `deny_unknown_fields`) and back, so that the
-/// key sees every default and never the YAML's spelling or order.
-pub fn canonical_params<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<Value, String> {
-    let raw = if raw.is_null() {
-        Value::Object(Default::default())
-    } else {
-        raw.clone()
-    };
-    let typed: P = serde_json::from_value(raw).map_err(|e| e.to_string())?;
-    serde_json::to_value(typed).map_err(|e| e.to_string())
+/// What a built-in stage kind implements: [`Stage`] with its params as a type. Every
+/// `TypedStage` is a [`Stage`]; the engine sees only the latter, where params are the
+/// canonical JSON the key is computed from.
+pub trait TypedStage: Send + Sync {
+    /// The params, as pipeline.yaml's `params:` (should `deny_unknown_fields`, defaults
+    /// filled by serde).
+    type Params: Serialize + DeserializeOwned;
+    /// The `kind:` name in pipeline.yaml.
+    const KIND: &'static str;
+    /// Bumped whenever the implementation changes what it writes; part of the key.
+    const VERSION: u32;
+    /// Kinds of upstream stage this stage reads (each must be among its `needs`).
+    const UPSTREAMS: &'static [&'static str] = &[];
+    /// Params that take one of a fixed set of words, with that set.
+    const CHOICES: &'static [Choice] = &[];
+    /// Checks the types cannot express (ranges), and tidies values that mean the same
+    /// (so that they give one key).
+    fn check(&self, _params: &mut Self::Params) -> Result<(), String> {
+        Ok(())
+    }
+    /// Workspace-relative files or folders this stage reads, hashed into its key.
+    fn inputs(&self, _params: &Self::Params) -> Vec<String> {
+        Vec::new()
+    }
+    /// What to tell the user when input `path` does not exist.
+    fn missing_input_hint(&self, _path: &str) -> Option<String> {
+        None
+    }
+    /// Does the work, writing only under `ctx.out_dir`.
+    fn run(&self, ctx: &StageContext<'_>, params: Self::Params) -> anyhow::Result<()>;
+}
+
+impl<T: TypedStage> Stage for T {
+    fn kind(&self) -> &'static str {
+        T::KIND
+    }
+    fn version(&self) -> u32 {
+        T::VERSION
+    }
+    fn upstream_kinds(&self) -> &'static [&'static str] {
+        T::UPSTREAMS
+    }
+    fn choices(&self) -> &'static [Choice] {
+        T::CHOICES
+    }
+    fn params(&self, raw: &Value) -> Result<Value, String> {
+        let raw = if raw.is_null() {
+            Value::Object(Default::default())
+        } else {
+            raw.clone()
+        };
+        let mut typed: T::Params = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+        self.check(&mut typed)?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    fn inputs(&self, params: &Value) -> Vec<String> {
+        // canonical params: they were made from T::Params, so they read back
+        match serde_json::from_value::<T::Params>(params.clone()) {
+            Ok(p) => TypedStage::inputs(self, &p),
+            Err(_) => Vec::new(),
+        }
+    }
+    fn missing_input_hint(&self, path: &str) -> Option<String> {
+        TypedStage::missing_input_hint(self, path)
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+        TypedStage::run(self, ctx, ctx.params()?)
+    }
 }
 
 /// An enumerated param: its name and the words it takes.

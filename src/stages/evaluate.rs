@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::choices::{Checkpoint, Device};
 use super::split::{self, SplitRow};
@@ -19,7 +18,7 @@ use crate::contract::card::{self, ModelCard};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
-use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,34 +134,23 @@ pub struct Metrics {
 
 pub struct Evaluate;
 
-impl Stage for Evaluate {
-    fn kind(&self) -> &'static str {
-        "evaluate"
+impl TypedStage for Evaluate {
+    type Params = EvaluateParams;
+    const KIND: &'static str = "evaluate";
+
+    // 2: runtime.json (where the scores were computed); 3: a metric with an empty
+    // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
+    const VERSION: u32 = 4;
+
+    const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
+
+    const CHOICES: &'static [Choice] = &[("checkpoint", Checkpoint::ALL), ("device", Device::ALL)];
+
+    fn check(&self, p: &mut EvaluateParams) -> Result<(), String> {
+        p.threshold.rule().map(|_| ())
     }
 
-    fn version(&self) -> u32 {
-        // 2: runtime.json (where the scores were computed); 3: a metric with an empty
-        // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
-        4
-    }
-
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["split", "preprocess", "train"]
-    }
-
-    fn choices(&self) -> &'static [Choice] {
-        &[("checkpoint", Checkpoint::ALL), ("device", Device::ALL)]
-    }
-
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<EvaluateParams>(raw)?;
-        let p: EvaluateParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-        p.threshold.rule()?;
-        Ok(v)
-    }
-
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: EvaluateParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: EvaluateParams) -> anyhow::Result<()> {
         let train_dir = ctx.upstream("train")?;
         let weights = if p.checkpoint == Checkpoint::Latest {
             LATEST

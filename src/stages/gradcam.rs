@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::choices::{Device, Role};
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
 use super::worker;
 use crate::contract::task::WorkerTask;
 use crate::model::explain::Quadrants;
-use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,35 +99,26 @@ pub struct GradcamSummary {
 
 pub struct Gradcam;
 
-impl Stage for Gradcam {
-    fn kind(&self) -> &'static str {
-        "gradcam"
-    }
+impl TypedStage for Gradcam {
+    type Params = GradcamParams;
+    const KIND: &'static str = "gradcam";
 
-    fn version(&self) -> u32 {
-        // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
-        // are counted apart from the quadrant shares; 4: runtime.json
-        4
-    }
+    // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
+    // are counted apart from the quadrant shares; 4: runtime.json
+    const VERSION: u32 = 4;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["split", "preprocess", "evaluate"]
-    }
+    const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "evaluate"];
 
-    fn choices(&self) -> &'static [Choice] {
-        &[("role", Role::ALL), ("device", Device::ALL)]
-    }
+    const CHOICES: &'static [Choice] = &[("role", Role::ALL), ("device", Device::ALL)];
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<GradcamParams>(raw)?;
-        let p: GradcamParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    fn check(&self, p: &mut GradcamParams) -> Result<(), String> {
         if p.deletion_steps == 0 {
             return Err("invalid value `deletion_steps`: must be positive".into());
         }
-        Ok(v)
+        Ok(())
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+    fn run(&self, ctx: &StageContext<'_>, p: GradcamParams) -> anyhow::Result<()> {
         let evaluate = ctx.upstream("evaluate")?;
         worker::run(
             ctx,
@@ -138,7 +128,7 @@ impl Stage for Gradcam {
                 cache: ctx.upstream("preprocess")?.to_path_buf(),
                 model: evaluate.join(MODEL_DIR),
                 predictions: evaluate.join(PREDICTIONS),
-                params: ctx.params()?,
+                params: p,
                 out: ctx.out_dir.to_path_buf(),
             },
         )?;

@@ -8,14 +8,13 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::data::decode::decode;
 use crate::data::kermany::parse_name;
 use crate::data::layout::{LABELS, SPLITS, missing_dataset_hint, place};
 use crate::data::manifest::{self, ManifestRow};
 use crate::pipeline::inputs::FileHash;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{StageContext, TypedStage};
 
 /// Default pixel limit: 64 Mpx, about ten times the largest Kermany original.
 pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
@@ -69,46 +68,37 @@ pub const SUMMARY: &str = "summary.json";
 
 pub struct Index;
 
-impl Stage for Index {
-    fn kind(&self) -> &'static str {
-        "index"
-    }
+impl TypedStage for Index {
+    type Params = IndexParams;
+    const KIND: &'static str = "index";
 
-    fn version(&self) -> u32 {
-        // 2: symlink loops, dangling links, unreadable files and names with control
-        // characters or invalid UTF-8 are bad rows, not a failed run
-        2
-    }
+    // 2: symlink loops, dangling links, unreadable files and names with control
+    // characters or invalid UTF-8 are bad rows, not a failed run
+    const VERSION: u32 = 2;
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let mut v = canonical_params::<IndexParams>(raw)?;
+    fn check(&self, p: &mut IndexParams) -> Result<(), String> {
         // `data/x/`, `./data/x` and `data/x` are one folder: one key
-        let data = v["data"].as_str().unwrap_or_default();
-        let tidy = data
+        let tidy = p
+            .data
             .trim_start_matches("./")
             .trim_end_matches('/')
             .to_string();
         if tidy.is_empty() {
             return Err("invalid value `data`: empty path".into());
         }
-        v["data"] = Value::String(tidy);
-        Ok(v)
+        p.data = tidy;
+        Ok(())
     }
 
-    fn inputs(&self, params: &Value) -> Vec<String> {
-        let data = params
-            .get("data")
-            .and_then(Value::as_str)
-            .unwrap_or("data/chest_xray");
-        vec![data.trim_end_matches('/').to_string()]
+    fn inputs(&self, p: &IndexParams) -> Vec<String> {
+        vec![p.data.clone()]
     }
 
     fn missing_input_hint(&self, path: &str) -> Option<String> {
         Some(missing_dataset_hint(path))
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: IndexParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: IndexParams) -> anyhow::Result<()> {
         let data = p.data;
         let root = ctx.workspace.join(&data);
         let mut placed = Vec::new();

@@ -11,13 +11,12 @@ use anyhow::Context;
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::data::decode::decode_gray;
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
 use crate::data::table::write_parquet;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{StageContext, TypedStage};
 use crate::stages::index::{IndexSummary, SUMMARY};
 
 /// ImageNet statistics, the write-up's normalisation.
@@ -74,36 +73,28 @@ const BATCH: usize = 256;
 
 pub struct Preprocess;
 
-impl Stage for Preprocess {
-    fn kind(&self) -> &'static str {
-        "preprocess"
-    }
+impl TypedStage for Preprocess {
+    type Params = PreprocessParams;
+    const KIND: &'static str = "preprocess";
 
-    fn version(&self) -> u32 {
-        1
-    }
+    const VERSION: u32 = 1;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["index"]
-    }
+    const UPSTREAMS: &'static [&'static str] = &["index"];
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<PreprocessParams>(raw)?;
-        let size = v["size"].as_u64().unwrap_or(0);
-        if !(8..=4096).contains(&size) {
-            return Err(format!("invalid value `size`: {size} (expected 8 to 4096)"));
+    fn check(&self, p: &mut PreprocessParams) -> Result<(), String> {
+        if !(8..=4096).contains(&p.size) {
+            return Err(format!(
+                "invalid value `size`: {} (expected 8 to 4096)",
+                p.size
+            ));
         }
-        if v["std"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|x| x.as_f64().unwrap_or(0.0) <= 0.0))
-        {
+        if p.std.iter().any(|x| *x <= 0.0) {
             return Err("invalid value `std`: every entry must be positive".into());
         }
-        Ok(v)
+        Ok(())
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: PreprocessParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: PreprocessParams) -> anyhow::Result<()> {
         let index_dir = ctx.upstream("index")?;
         let summary: IndexSummary = serde_json::from_slice(
             &fs::read(index_dir.join(SUMMARY)).context("reading the index summary")?,

@@ -7,12 +7,11 @@ use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::rng::SplitMix64;
 use crate::data::table::{read_parquet, required_strings, write_parquet};
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{StageContext, TypedStage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,32 +68,25 @@ pub struct SplitCounts {
 
 pub struct Split;
 
-impl Stage for Split {
-    fn kind(&self) -> &'static str {
-        "split"
-    }
+impl TypedStage for Split {
+    type Params = SplitParams;
+    const KIND: &'static str = "split";
 
-    fn version(&self) -> u32 {
-        1
-    }
+    const VERSION: u32 = 1;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["index"]
-    }
+    const UPSTREAMS: &'static [&'static str] = &["index"];
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<SplitParams>(raw)?;
-        let f = v["val_fraction"].as_f64().unwrap_or(0.0);
+    fn check(&self, p: &mut SplitParams) -> Result<(), String> {
+        let f = p.val_fraction;
         if !(f > 0.0 && f < 1.0) {
             return Err(format!(
                 "invalid value `val_fraction`: {f} (expected between 0 and 1)"
             ));
         }
-        Ok(v)
+        Ok(())
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: SplitParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: SplitParams) -> anyhow::Result<()> {
         let rows: Vec<ManifestRow> = manifest::read(&ctx.upstream("index")?.join(manifest::FILE))?
             .into_iter()
             .filter(|r| r.error.is_none())

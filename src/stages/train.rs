@@ -4,13 +4,12 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::choices::{Device, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
 use crate::contract::summary::TrainSummary;
 use crate::contract::task::WorkerTask;
-use crate::pipeline::stage::{Choice, Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
 /// every 20 iterations, stop after 2 evaluations without F1 gain.
@@ -153,35 +152,26 @@ pub const LATEST: &str = "latest.safetensors";
 
 pub struct Train;
 
-impl Stage for Train {
-    fn kind(&self) -> &'static str {
-        "train"
-    }
+impl TypedStage for Train {
+    type Params = TrainParams;
+    const KIND: &'static str = "train";
 
-    fn version(&self) -> u32 {
-        // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json;
-        // 4: model.json and summary.json carry their format (crate::contract)
-        4
-    }
+    // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json;
+    // 4: model.json and summary.json carry their format (crate::contract)
+    const VERSION: u32 = 4;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["split", "preprocess"]
-    }
+    const UPSTREAMS: &'static [&'static str] = &["split", "preprocess"];
 
-    fn choices(&self) -> &'static [Choice] {
-        &[
-            ("device", Device::ALL),
-            ("optimizer", Optimizer::ALL),
-            ("schedule", Schedule::ALL),
-            ("sampler", Sampler::ALL),
-            ("monitor", Monitor::ALL),
-            ("precision", Precision::ALL),
-        ]
-    }
+    const CHOICES: &'static [Choice] = &[
+        ("device", Device::ALL),
+        ("optimizer", Optimizer::ALL),
+        ("schedule", Schedule::ALL),
+        ("sampler", Sampler::ALL),
+        ("monitor", Monitor::ALL),
+        ("precision", Precision::ALL),
+    ];
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<TrainParams>(raw)?;
-        let p: TrainParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    fn check(&self, p: &mut TrainParams) -> Result<(), String> {
         if p.batch_size == 0 || p.eval_every == 0 || p.max_iterations == 0 {
             return Err(
                 "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
@@ -190,17 +180,17 @@ impl Stage for Train {
         if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
             return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
         }
-        Ok(v)
+        Ok(())
     }
 
-    fn inputs(&self, params: &Value) -> Vec<String> {
-        match params.get("weights").and_then(Value::as_str) {
-            Some(w) if w != "none" => vec![w.to_string()],
-            _ => Vec::new(),
+    fn inputs(&self, p: &TrainParams) -> Vec<String> {
+        match p.weights.as_str() {
+            "none" => Vec::new(),
+            w => vec![w.to_string()],
         }
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
+    fn run(&self, ctx: &StageContext<'_>, p: TrainParams) -> anyhow::Result<()> {
         worker::run(
             ctx,
             "training",
@@ -210,7 +200,7 @@ impl Stage for Train {
                 cache: ctx.upstream("preprocess")?.to_path_buf(),
                 out: ctx.out_dir.to_path_buf(),
                 resume: ctx.scratch_dir.to_path_buf(),
-                params: ctx.params()?,
+                params: p,
             },
         )?;
         let summary = TrainSummary::load(ctx.out_dir)

@@ -14,14 +14,13 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::evaluate::{METRICS, Metrics, read_predictions};
 use super::gradcam::{self, GradcamSummary};
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::model::explain::viridis;
 use crate::model::stats;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{StageContext, TypedStage};
 
 mod draw;
 mod panels;
@@ -65,30 +64,22 @@ pub struct ChartFile {
 
 pub struct Charts;
 
-impl Stage for Charts {
-    fn kind(&self) -> &'static str {
-        "charts"
-    }
+impl TypedStage for Charts {
+    type Params = ChartParams;
+    const KIND: &'static str = "charts";
 
-    fn version(&self) -> u32 {
-        1
-    }
+    const VERSION: u32 = 1;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &["train", "evaluate", "gradcam"]
-    }
+    const UPSTREAMS: &'static [&'static str] = &["train", "evaluate", "gradcam"];
 
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        let v = canonical_params::<ChartParams>(raw)?;
-        let p: ChartParams = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    fn check(&self, p: &mut ChartParams) -> Result<(), String> {
         if !(200..=4000).contains(&p.width) || !(150..=4000).contains(&p.height) {
             return Err("invalid value `width`/`height`: 200..4000 by 150..4000 pixels".into());
         }
-        Ok(v)
+        Ok(())
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: ChartParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: ChartParams) -> anyhow::Result<()> {
         let files = render_all(
             ctx.upstream("train")?,
             ctx.upstream("evaluate")?,

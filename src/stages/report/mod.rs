@@ -29,7 +29,7 @@ use super::split::{COUNTS, SplitCounts};
 use crate::contract::card::{self, ModelCard};
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::pipeline::runtime::Runtime;
-use crate::pipeline::stage::{Stage, StageContext, canonical_params};
+use crate::pipeline::stage::{StageContext, TypedStage};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,41 +104,31 @@ impl Artifacts {
 
 pub struct Report;
 
-impl Stage for Report {
-    fn kind(&self) -> &'static str {
-        "report"
-    }
+impl TypedStage for Report {
+    type Params = ReportParams;
+    const KIND: &'static str = "report";
 
-    fn version(&self) -> u32 {
-        // 2: figures on a grid (a lone last figure no longer stretches to full width);
-        // 3: the region table's header names its all-zero-maps column; 4: where the
-        // network stages ran, and what that means for the digits
-        4
-    }
+    // 2: figures on a grid (a lone last figure no longer stretches to full width);
+    // 3: the region table's header names its all-zero-maps column; 4: where the
+    // network stages ran, and what that means for the digits
+    const VERSION: u32 = 4;
 
-    fn upstream_kinds(&self) -> &'static [&'static str] {
-        &[
-            "index",
-            "split",
-            "preprocess",
-            "train",
-            "evaluate",
-            "gradcam",
-            "charts",
-        ]
-    }
-
-    fn params(&self, raw: &Value) -> Result<Value, String> {
-        canonical_params::<ReportParams>(raw)
-    }
+    const UPSTREAMS: &'static [&'static str] = &[
+        "index",
+        "split",
+        "preprocess",
+        "train",
+        "evaluate",
+        "gradcam",
+        "charts",
+    ];
 
     /// The config's hash goes into the report, so the config is an input.
-    fn inputs(&self, _params: &Value) -> Vec<String> {
+    fn inputs(&self, _params: &ReportParams) -> Vec<String> {
         vec!["pipeline.yaml".into()]
     }
 
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
-        let p: ReportParams = ctx.params()?;
+    fn run(&self, ctx: &StageContext<'_>, p: ReportParams) -> anyhow::Result<()> {
         let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
             let path = ctx.upstream(kind)?.join(file);
             fs::read(&path).with_context(|| format!("reading {}", path.display()))
