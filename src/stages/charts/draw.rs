@@ -13,31 +13,50 @@ pub(super) fn fonts() {
     });
 }
 
-pub(super) const BLUE: RGBColor = RGBColor(31, 119, 180);
-pub(super) const ORANGE: RGBColor = RGBColor(255, 127, 14);
-pub(super) const GREEN: RGBColor = RGBColor(44, 160, 44);
-pub(super) const RED: RGBColor = RGBColor(214, 39, 40);
-pub(super) const PURPLE: RGBColor = RGBColor(148, 103, 189);
-pub(super) const GREY: RGBColor = RGBColor(127, 127, 127);
+/// An sRGB colour; serialises as `#rrggbb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rgb(pub u8, pub u8, pub u8);
 
-pub(super) struct Line {
-    pub(super) name: String,
-    pub(super) points: Vec<(f64, f64)>,
-    pub(super) color: RGBColor,
-    pub(super) dashed: bool,
+impl Serialize for Rgb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2))
+    }
 }
 
-pub(super) struct Chart {
-    pub(super) title: String,
-    pub(super) x_label: String,
-    pub(super) y_label: String,
-    pub(super) x: Range<f64>,
-    pub(super) y: Range<f64>,
-    pub(super) lines: Vec<Line>,
+impl From<Rgb> for RGBColor {
+    fn from(c: Rgb) -> RGBColor {
+        RGBColor(c.0, c.1, c.2)
+    }
+}
+
+pub(super) const BLUE: Rgb = Rgb(31, 119, 180);
+pub(super) const ORANGE: Rgb = Rgb(255, 127, 14);
+pub(super) const GREEN: Rgb = Rgb(44, 160, 44);
+pub(super) const RED: Rgb = Rgb(214, 39, 40);
+pub(super) const PURPLE: Rgb = Rgb(148, 103, 189);
+pub(super) const GREY: Rgb = Rgb(127, 127, 127);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: Rgb,
+    pub dashed: bool,
+}
+
+/// A line chart, fully specified.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x: Range<f64>,
+    pub y: Range<f64>,
+    pub lines: Vec<Line>,
     /// Labelled markers (operating points).
-    pub(super) marks: Vec<(String, (f64, f64), RGBColor)>,
+    pub marks: Vec<(String, (f64, f64), Rgb)>,
     /// Labelled vertical rules (the early-stopping point).
-    pub(super) rules: Vec<(String, f64)>,
+    pub rules: Vec<(String, f64)>,
 }
 
 pub(super) fn draw<DB: DrawingBackend>(
@@ -72,18 +91,20 @@ where
                 [(x, y0), (x, y1)],
                 6,
                 4,
-                GREY.stroke_width(2),
+                RGBColor::from(GREY).stroke_width(2),
             ))
             .map_err(e)?
             .label(name.clone())
-            .legend(move |(px, py)| PathElement::new([(px, py), (px + 18, py)], GREY));
+            .legend(move |(px, py)| {
+                PathElement::new([(px, py), (px + 18, py)], RGBColor::from(GREY))
+            });
     }
     // an undefined metric (NaN) has no place on a chart: its point is left out, not drawn
     let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     for l in &c.lines {
         let points: Vec<(f64, f64)> = l.points.iter().copied().filter(finite).collect();
-        let style = l.color.stroke_width(if l.dashed { 1 } else { 2 });
-        let color = l.color;
+        let color = RGBColor::from(l.color);
+        let style = color.stroke_width(if l.dashed { 1 } else { 2 });
         let series = if l.dashed {
             chart.draw_series(DashedLineSeries::new(points, 5, 5, style))
         } else {
@@ -97,7 +118,7 @@ where
             });
     }
     for (name, pt, color) in c.marks.iter().filter(|m| finite(&m.1)) {
-        let color = *color;
+        let color = RGBColor::from(*color);
         chart
             .draw_series([Circle::new(*pt, 6, color.filled())])
             .map_err(e)?

@@ -1,0 +1,389 @@
+//! What the charts show, as data: [`figures`] turns the upstream artifacts into a list of
+//! [`Figure`]s (line charts fully specified: titles, axes, ranges, points, colours), with no
+//! drawing. `draw.rs` and `panels.rs` render them; the specs are snapshot-tested.
+
+use super::*;
+
+/// Everything the charts read, from the train, evaluate and gradcam outputs.
+#[derive(Debug, Clone)]
+pub struct ChartInputs {
+    /// history.csv by column.
+    pub history: BTreeMap<String, Vec<f64>>,
+    pub summary: TrainSummary,
+    pub metrics: Metrics,
+    pub predictions: Vec<Prediction>,
+    pub gradcam: GradcamSummary,
+    /// deletion.csv by column.
+    pub deletion: BTreeMap<String, Vec<f64>>,
+}
+
+impl ChartInputs {
+    pub fn read(train: &Path, evaluate: &Path, gradcam_dir: &Path) -> anyhow::Result<Self> {
+        Ok(ChartInputs {
+            history: read_columns(&train.join(HISTORY))?,
+            summary: TrainSummary::load(train)?,
+            metrics: serde_json::from_slice(&fs::read(evaluate.join(METRICS))?)?,
+            predictions: read_predictions(evaluate)?,
+            gradcam: serde_json::from_slice(&fs::read(gradcam_dir.join(gradcam::SUMMARY))?)?,
+            deletion: read_columns(&gradcam_dir.join("deletion.csv"))?,
+        })
+    }
+}
+
+/// One figure of the charts stage, in display order.
+#[derive(Debug, Clone, Serialize)]
+pub enum Figure {
+    Line(Box<LineSpec>),
+    /// The confusion matrices of `metrics.json`, one panel per role.
+    Confusion,
+    /// The mean Grad-CAM maps of gradcam.json, one per class.
+    MeanCams,
+}
+
+/// A line chart with its file name and caption.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineSpec {
+    pub name: String,
+    pub caption: String,
+    pub chart: Chart,
+}
+
+fn series(h: &BTreeMap<String, Vec<f64>>, x: &str, y: &str) -> Vec<(f64, f64)> {
+    match (h.get(x), h.get(y)) {
+        (Some(xs), Some(ys)) => xs.iter().copied().zip(ys.iter().copied()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn line(name: &str, points: Vec<(f64, f64)>, color: Rgb) -> Line {
+    Line {
+        name: name.into(),
+        points,
+        color,
+        dashed: false,
+    }
+}
+
+fn diagonal(name: &str) -> Line {
+    Line {
+        name: name.into(),
+        points: vec![(0.0, 0.0), (1.0, 1.0)],
+        color: GREY,
+        dashed: true,
+    }
+}
+
+fn spec(name: &str, caption: &str, chart: Chart) -> Figure {
+    Figure::Line(Box::new(LineSpec {
+        name: name.into(),
+        caption: caption.into(),
+        chart,
+    }))
+}
+
+/// The figures, in display order.
+pub fn figures(i: &ChartInputs) -> Vec<Figure> {
+    let mut out = training(i);
+    out.extend(scoring(i));
+    out.push(Figure::Confusion);
+    out.push(Figure::MeanCams);
+    out.extend(deletion(i));
+    out
+}
+
+fn training(i: &ChartInputs) -> Vec<Figure> {
+    let h = &i.history;
+    let last_it = h
+        .get("iteration")
+        .and_then(|v| v.last().copied())
+        .unwrap_or(1.0);
+    let x = 0.0..last_it.max(1.0) * 1.02;
+    let monitor = i.summary.monitor;
+    let rules: Vec<(String, f64)> = i
+        .summary
+        .best
+        .as_ref()
+        .map(|b| {
+            vec![(
+                format!("best validation {monitor} (iteration {})", b.iteration),
+                b.iteration as f64,
+            )]
+        })
+        .unwrap_or_default();
+    let max_loss = ["train_loss", "val_loss"]
+        .iter()
+        .filter_map(|k| h.get(*k))
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    vec![
+        spec(
+            "training-loss",
+            "Loss against iteration; the dashed rule marks the checkpoint kept.",
+            Chart {
+                title: "Training and validation loss".into(),
+                x_label: "iteration".into(),
+                y_label: "BCE loss (mean per image)".into(),
+                x: x.clone(),
+                y: 0.0..(max_loss * 1.1).max(0.1),
+                lines: vec![
+                    line(
+                        "train (since previous evaluation)",
+                        series(h, "iteration", "train_loss"),
+                        BLUE,
+                    ),
+                    line("validation", series(h, "iteration", "val_loss"), ORANGE),
+                ],
+                marks: vec![],
+                rules: rules.clone(),
+            },
+        ),
+        spec(
+            "training-metrics",
+            "Validation accuracy, precision, recall, F1 and ROC AUC at each evaluation.",
+            Chart {
+                title: "Validation metrics during training".into(),
+                x_label: "iteration".into(),
+                y_label: "value at the training threshold".into(),
+                x,
+                y: 0.0..1.0,
+                lines: vec![
+                    line("accuracy", series(h, "iteration", "val_accuracy"), BLUE),
+                    line("precision", series(h, "iteration", "val_precision"), ORANGE),
+                    line("recall", series(h, "iteration", "val_recall"), GREEN),
+                    line("F1", series(h, "iteration", "val_f1"), RED),
+                    line("ROC AUC", series(h, "iteration", "val_auc"), PURPLE),
+                ],
+                marks: vec![],
+                rules,
+            },
+        ),
+    ]
+}
+
+/// ROC, precision-recall and reliability, from the predictions of each role.
+fn scoring(i: &ChartInputs) -> Vec<Figure> {
+    let mut roc_lines = vec![diagonal("chance")];
+    let (mut roc_marks, mut pr_lines, mut pr_marks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut reliability = None;
+    for (role, color) in [("val", BLUE), ("test", ORANGE)] {
+        let Some(m) = i.metrics.roles.get(role) else {
+            continue;
+        };
+        let (probs, labels): (Vec<f32>, Vec<f32>) = i
+            .predictions
+            .iter()
+            .filter(|r| r.role == role)
+            .map(|r| {
+                (
+                    r.probability as f32,
+                    if r.label == "PNEUMONIA" { 1.0 } else { 0.0 },
+                )
+            })
+            .unzip();
+        let r = &m.report;
+        let at = format!("{role} at threshold {:.3}", r.threshold);
+        roc_lines.push(line(
+            &format!("{role} (AUC {})", defined_3(r.roc_auc)),
+            stats::roc_curve(&probs, &labels)
+                .iter()
+                .map(|c| (c.x, c.y))
+                .collect(),
+            color,
+        ));
+        roc_marks.push((at.clone(), (1.0 - r.specificity, r.binary.recall), color));
+        pr_lines.push(line(
+            &format!("{role} (AP {})", defined_3(r.pr_auc)),
+            stats::pr_curve(&probs, &labels)
+                .iter()
+                .map(|c| (c.x, c.y))
+                .collect(),
+            color,
+        ));
+        pr_marks.push((at, (r.binary.recall, r.binary.precision), color));
+        if role == "test" || reliability.is_none() {
+            reliability = Some((role, stats::reliability(&probs, &labels, 10), r.ece));
+        }
+    }
+    let mut out = vec![
+        spec(
+            "roc",
+            "ROC curves; dots are the operating points at the chosen threshold.",
+            Chart {
+                title: "ROC curve".into(),
+                x_label: "false positive rate (1 - specificity)".into(),
+                y_label: "true positive rate (sensitivity)".into(),
+                x: 0.0..1.0,
+                y: 0.0..1.0,
+                lines: roc_lines,
+                marks: roc_marks,
+                rules: vec![],
+            },
+        ),
+        spec(
+            "pr",
+            "Precision-recall curves; dots are the operating points at the chosen threshold.",
+            Chart {
+                title: "Precision-recall curve".into(),
+                x_label: "recall (sensitivity)".into(),
+                y_label: "precision (PPV)".into(),
+                x: 0.0..1.0,
+                y: 0.0..1.02,
+                lines: pr_lines,
+                marks: pr_marks,
+                rules: vec![],
+            },
+        ),
+    ];
+    if let Some((role, bins, ece)) = reliability {
+        let pts: Vec<(f64, f64)> = bins
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| (b.mean_probability, b.positive_rate))
+            .collect();
+        out.push(spec(
+            "reliability",
+            "Observed pneumonia rate against predicted probability, in ten equal-width bins.",
+            Chart {
+                title: format!("Reliability ({role}, ECE {ece:.3})"),
+                x_label: "mean predicted probability of pneumonia (10 bins)".into(),
+                y_label: "observed share with pneumonia".into(),
+                x: 0.0..1.0,
+                y: 0.0..1.0,
+                lines: vec![diagonal("perfect calibration"), line(role, pts, RED)],
+                marks: vec![],
+                rules: vec![],
+            },
+        ));
+    }
+    out
+}
+
+fn deletion(i: &ChartInputs) -> Option<Figure> {
+    let g = &i.gradcam;
+    (g.deletion_images > 0).then(|| {
+        spec(
+            "deletion",
+            "Probability as image cells are blanked to the image mean, most salient first versus random order; a faithful map falls faster.",
+            Chart {
+                title: format!(
+                    "Deletion test ({} {} images predicted pneumonia)",
+                    g.deletion_images, g.role
+                ),
+                x_label: "fraction of the image blanked (whole cells)".into(),
+                y_label: "mean probability of pneumonia".into(),
+                x: 0.0..1.0,
+                y: 0.0..1.0,
+                lines: vec![
+                    line(
+                        &format!("most salient first (area {:.3})", g.deletion_auc_salient),
+                        series(
+                            &i.deletion,
+                            "fraction_removed",
+                            "probability_salient_first",
+                        ),
+                        RED,
+                    ),
+                    line(
+                        &format!("random order (area {:.3})", g.deletion_auc_random),
+                        series(&i.deletion, "fraction_removed", "probability_random"),
+                        GREY,
+                    ),
+                ],
+                marks: vec![],
+                rules: vec![],
+            },
+        )
+    })
+}
+
+/// `v` at 3 decimals, or "undefined".
+fn defined_3(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "undefined".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report fixture's train, evaluate and gradcam outputs (tests/fixtures/report), with
+    /// a few predictions and a short deletion curve made up here: every number below is
+    /// computed without libtorch, so the snapshot holds on any machine.
+    fn inputs() -> ChartInputs {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
+        let pred = |role: &str, label: &str, probability: f64| Prediction {
+            path: format!("{role}/{label}/x.jpeg"),
+            role: role.into(),
+            patient_id: "p".into(),
+            label: label.into(),
+            subtype: String::new(),
+            probability,
+            prediction: u8::from(probability >= 0.5),
+            outcome: String::new(),
+        };
+        let col = |v: &[f64]| v.to_vec();
+        ChartInputs {
+            history: read_columns(&fixture.join("train").join(HISTORY)).unwrap(),
+            summary: TrainSummary::load(&fixture.join("train")).unwrap(),
+            metrics: serde_json::from_slice(
+                &fs::read(fixture.join("evaluate").join(METRICS)).unwrap(),
+            )
+            .unwrap(),
+            predictions: vec![
+                pred("val", "NORMAL", 0.2),
+                pred("val", "NORMAL", 0.6),
+                pred("val", "PNEUMONIA", 0.7),
+                pred("val", "PNEUMONIA", 0.4),
+                pred("val", "PNEUMONIA", 0.9),
+                pred("test", "NORMAL", 0.1),
+                pred("test", "PNEUMONIA", 0.8),
+                pred("test", "PNEUMONIA", 0.3),
+            ],
+            gradcam: serde_json::from_slice(
+                &fs::read(fixture.join("gradcam").join(gradcam::SUMMARY)).unwrap(),
+            )
+            .unwrap(),
+            deletion: [
+                ("fraction_removed".to_string(), col(&[0.0, 0.5, 1.0])),
+                ("probability_salient_first".into(), col(&[0.8, 0.4, 0.3])),
+                ("probability_random".into(), col(&[0.8, 0.7, 0.3])),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn chart_specs_from_fixed_artifacts() {
+        insta::assert_yaml_snapshot!("chart_specs", figures(&inputs()));
+    }
+
+    #[test]
+    fn no_deletion_chart_without_deletion_images() {
+        let mut i = inputs();
+        i.gradcam.deletion_images = 0;
+        let names: Vec<String> = figures(&i)
+            .iter()
+            .map(|f| match f {
+                Figure::Line(s) => s.name.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "training-loss",
+                "training-metrics",
+                "roc",
+                "pr",
+                "reliability",
+                "Confusion",
+                "MeanCams"
+            ]
+        );
+    }
+}
