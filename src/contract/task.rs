@@ -37,9 +37,11 @@ pub enum WorkerTask {
         roles: Vec<String>,
         out: PathBuf,
     },
-    /// Grad-CAM maps and the deletion check for the images in `predictions`, into `out`.
+    /// Grad-CAM maps and the deletion check for the images in `predictions`, into `out`;
+    /// overlays drawn on the original films under `originals` (the dataset folder).
     Gradcam {
         split: PathBuf,
+        originals: PathBuf,
         cache: PathBuf,
         model: PathBuf,
         predictions: PathBuf,

@@ -4,6 +4,8 @@
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use crate::data::decode::Gray;
+use crate::data::resize::resize;
 use crate::data::rng::SplitMix64;
 
 /// viridis (matplotlib's perceptually uniform map), as the degree-6 polynomial fit of
@@ -30,20 +32,64 @@ pub fn viridis(t: f32) -> [u8; 3] {
     out
 }
 
+/// Long side of the overlays in the report and of `predict --heatmap`: readable on a page.
+pub const READABLE_SIDE: u32 = 512;
+
+/// A `side x side` map, bilinearly resampled to `width x height` (pixel centres aligned, as
+/// torch's `align_corners=False`): the map of a squashed square input stretched back over
+/// the film's own shape.
+pub fn resample_map(cam: &[f32], side: usize, width: usize, height: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(width * height);
+    let at = |v: f32, n: usize| -> (usize, usize, f32) {
+        let v = v.clamp(0.0, (n - 1) as f32);
+        let lo = v.floor() as usize;
+        (lo, (lo + 1).min(n - 1), v - lo as f32)
+    };
+    for y in 0..height {
+        let sy = (y as f32 + 0.5) * side as f32 / height as f32 - 0.5;
+        let (y0, y1, fy) = at(sy, side);
+        for x in 0..width {
+            let sx = (x as f32 + 0.5) * side as f32 / width as f32 - 0.5;
+            let (x0, x1, fx) = at(sx, side);
+            let row = |yy: usize| cam[yy * side + x0] * (1.0 - fx) + cam[yy * side + x1] * fx;
+            out.push(row(y0) * (1.0 - fy) + row(y1) * fy);
+        }
+    }
+    out
+}
+
+/// The film at [`READABLE_SIDE`] on its long side with the map stretched over it, film and
+/// blend side by side: what a reader can actually look at (the model-size overlay of a
+/// 128 px run is a 256 x 128 thumbnail).
+pub fn readable_overlay(film: &Gray, cam: &[f32], side: usize) -> Result<RgbImage, String> {
+    let long = film.width.max(film.height).max(1) as f64;
+    let scale = f64::from(READABLE_SIDE) / long;
+    let w = ((f64::from(film.width) * scale).round() as u32).max(1);
+    let h = ((f64::from(film.height) * scale).round() as u32).max(1);
+    let gray = resize(film, w, h)?;
+    let map = resample_map(cam, side, w as usize, h as usize);
+    Ok(blend(&gray, &map, w as usize, h as usize))
+}
+
 /// The plain X-ray and the heatmap blended over it, side by side (`2 side x side`). The
 /// heat is weighted by the map itself, so cold regions show the film through.
 pub fn overlay(gray: &[u8], cam: &[f32], side: usize) -> RgbImage {
-    let mut img = RgbImage::new(2 * side as u32, side as u32);
-    for y in 0..side {
-        for x in 0..side {
-            let g = gray[y * side + x];
+    blend(gray, cam, side, side)
+}
+
+/// `gray` and `map` (both `w x h`) as film | blend.
+fn blend(gray: &[u8], map: &[f32], w: usize, h: usize) -> RgbImage {
+    let mut img = RgbImage::new(2 * w as u32, h as u32);
+    for y in 0..h {
+        for x in 0..w {
+            let g = gray[y * w + x];
             img.put_pixel(x as u32, y as u32, Rgb([g, g, g]));
-            let c = cam[y * side + x].clamp(0.0, 1.0);
+            let c = map[y * w + x].clamp(0.0, 1.0);
             let heat = viridis(c);
             let a = 0.15 + 0.55 * c;
             let mix = |h: u8| ((1.0 - a) * f32::from(g) + a * f32::from(h)).round() as u8;
             img.put_pixel(
-                (side + x) as u32,
+                (w + x) as u32,
                 y as u32,
                 Rgb([mix(heat[0]), mix(heat[1]), mix(heat[2])]),
             );
@@ -170,6 +216,36 @@ pub fn area(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_is_stretched_over_the_film_at_a_readable_size() {
+        // a 2 x 2 map, hot in its upper-left cell, over a landscape film 200 x 100
+        let cam = [1.0, 0.0, 0.0, 0.0];
+        let same = resample_map(&cam, 2, 2, 2);
+        assert_eq!(same, cam, "same size: unchanged");
+        let up = resample_map(&cam, 2, 4, 4);
+        assert_eq!(up[0], 1.0, "corner keeps the cell's value");
+        assert_eq!(up[15], 0.0);
+        assert!(up[5] > 0.0 && up[5] < 1.0, "between cells: a blend");
+        let film = Gray {
+            width: 200,
+            height: 100,
+            pixels: vec![128; 200 * 100],
+        };
+        let img = readable_overlay(&film, &cam, 2).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (2 * READABLE_SIDE, READABLE_SIDE / 2)
+        );
+        // the film half is the film; the blend is hottest upper-left, film-coloured lower-right
+        assert_eq!(img.get_pixel(10, 10).0, [128, 128, 128]);
+        let hot = img.get_pixel(READABLE_SIDE, 0).0;
+        let cold = img
+            .get_pixel(2 * READABLE_SIDE - 1, READABLE_SIDE / 2 - 1)
+            .0;
+        assert_ne!(hot, cold);
+        assert!(cold.iter().all(|&c| c.abs_diff(128) < 40), "{cold:?}");
+    }
 
     #[test]
     fn viridis_matches_matplotlib_at_its_ends_and_middle() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::choices::{Device, Role};
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
-use super::worker;
+use super::{preprocess, worker};
 use crate::contract::task::WorkerTask;
 use crate::model::explain::Quadrants;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
@@ -104,8 +104,9 @@ impl TypedStage for Gradcam {
     const KIND: &'static str = "gradcam";
 
     // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
-    // are counted apart from the quadrant shares; 4: runtime.json
-    const VERSION: u32 = 4;
+    // are counted apart from the quadrant shares; 4: runtime.json; 5: overlays on the
+    // original film, 512 px on its long side
+    const VERSION: u32 = 5;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "evaluate"];
 
@@ -125,6 +126,9 @@ impl TypedStage for Gradcam {
             "Grad-CAM",
             &WorkerTask::Gradcam {
                 split: ctx.upstream("split")?.to_path_buf(),
+                originals: ctx
+                    .workspace
+                    .join(preprocess::read_meta(ctx.upstream("preprocess")?)?.data),
                 cache: ctx.upstream("preprocess")?.to_path_buf(),
                 model: evaluate.join(MODEL_DIR),
                 predictions: evaluate.join(PREDICTIONS),

@@ -62,6 +62,10 @@ pub struct CacheMeta {
     /// Mean and standard deviation of all cached pixels, scaled to [0, 1].
     pub pixel_mean: f64,
     pub pixel_std: f64,
+    /// The dataset folder the images were read from, workspace-relative (the index's):
+    /// where Grad-CAM finds the original films. Empty in caches written before version 2.
+    #[serde(default)]
+    pub data: String,
 }
 
 pub const IMAGES: &str = "images.u8";
@@ -77,7 +81,8 @@ impl TypedStage for Preprocess {
     type Params = PreprocessParams;
     const KIND: &'static str = "preprocess";
 
-    const VERSION: u32 = 1;
+    // 2: meta.json names the dataset folder (Grad-CAM draws on the original films)
+    const VERSION: u32 = 2;
 
     const UPSTREAMS: &'static [&'static str] = &["index"];
 
@@ -151,6 +156,7 @@ impl TypedStage for Preprocess {
             resize: "bilinear, antialiased (Pillow resize(BILINEAR) / torchvision Resize)".into(),
             pixel_mean: mean / 255.0,
             pixel_std: var.sqrt() / 255.0,
+            data: summary.data.clone(),
         };
         fs::write(ctx.out_dir.join(META), serde_json::to_vec_pretty(&meta)?)?;
         write_index(&ctx.out_dir.join(INDEX), &rows)?;
@@ -190,11 +196,13 @@ pub struct CachedImage {
 }
 
 /// Reads a preprocess output folder: its metadata, rows and pixels.
+/// The cache's meta.json.
+pub fn read_meta(dir: &std::path::Path) -> anyhow::Result<CacheMeta> {
+    crate::contract::read_json(&dir.join(META), "preprocess cache description")
+}
+
 pub fn read_cache(dir: &std::path::Path) -> anyhow::Result<(CacheMeta, Vec<CachedImage>, Vec<u8>)> {
-    let meta: CacheMeta = serde_json::from_slice(
-        &fs::read(dir.join(META))
-            .with_context(|| format!("reading {}", dir.join(META).display()))?,
-    )?;
+    let meta = read_meta(dir)?;
     let df = crate::data::table::read_parquet(&dir.join(INDEX))?;
     let paths = crate::data::table::required_strings(&df, "path")?;
     let labels = crate::data::table::required_strings(&df, "label")?;

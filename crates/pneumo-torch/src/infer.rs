@@ -15,7 +15,9 @@ use pneumo_pipeline::contract::card::FILE as MODEL;
 use pneumo_pipeline::contract::scores::{ScoreRow, write_scores};
 use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::data::rng::SplitMix64;
-use pneumo_pipeline::model::explain::{Quadrants, area, cell_orders, deletion_series, overlay};
+use pneumo_pipeline::model::explain::{
+    Quadrants, area, cell_orders, deletion_series, overlay, readable_overlay,
+};
 use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
 
@@ -99,6 +101,25 @@ pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow:
     Ok(rows.len())
 }
 
+/// Pixels an original film may have to be drawn under its map (as `index`'s default limit).
+const FILM_PIXELS: u64 = 64_000_000;
+
+/// The map over the original film at a readable size; over the model's input (with a
+/// warning) when the film cannot be read.
+fn readable_or_small(film: &Path, input: &[u8], cam: &[f32], side: usize) -> image::RgbImage {
+    let readable = fs::read(film)
+        .map_err(|e| e.to_string())
+        .and_then(|b| decode_gray(&b, FILM_PIXELS).map_err(|e| e.to_string()))
+        .and_then(|(_, gray)| readable_overlay(&gray, cam, side));
+    readable.unwrap_or_else(|e| {
+        crate::say::warn(&format!(
+            "gradcam: {} could not be read ({e}); its overlay is drawn at the model's {side} px",
+            film.display()
+        ));
+        overlay(input, cam, side)
+    })
+}
+
 /// Cells per side in the deletion test (16 px cells at 224 px; the CAM itself is 7 x 7).
 pub const DELETION_GRID: usize = 14;
 
@@ -107,6 +128,7 @@ pub fn gradcam(
     model: &Model,
     ds: &Dataset,
     predictions: &Path,
+    originals: &Path,
     p: &GradcamParams,
     out: &Path,
 ) -> anyhow::Result<GradcamSummary> {
@@ -191,7 +213,7 @@ pub fn gradcam(
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("image{i}"));
                 let file = format!("gradcam/{}-{stem}.png", pr.outcome);
-                overlay(ds.pixels(chunk[j].0), &cam, side)
+                readable_or_small(&originals.join(&pr.path), ds.pixels(chunk[j].0), &cam, side)
                     .save(out.join(&file))
                     .with_context(|| format!("writing {file}"))?;
                 overlays.push(Overlay {
@@ -325,12 +347,13 @@ pub fn predict(
         let pixels = fs::read(file)
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|bytes| {
-                decode_gray(&bytes, 64_000_000).map_err(|e| format!("not a usable image: {e}"))
+                decode_gray(&bytes, FILM_PIXELS).map_err(|e| format!("not a usable image: {e}"))
             })
             .and_then(|(_, gray)| {
                 pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)
+                    .map(|px| (gray, px))
             });
-        let pixels = match pixels {
+        let (film, pixels) = match pixels {
             Ok(p) => p,
             Err(e) => {
                 out.push(Predicted {
@@ -383,7 +406,8 @@ pub fn predict(
                 unique = format!("{stem}-{n}");
             }
             let path = dir.join(format!("{unique}-gradcam.png"));
-            overlay(&host.pixels, &cam, side as usize)
+            readable_overlay(&film, &cam, side as usize)
+                .map_err(anyhow::Error::msg)?
                 .save(&path)
                 .with_context(|| format!("writing {}", path.display()))?;
             written = Some(path.display().to_string());

@@ -103,6 +103,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
         }
         WorkerTask::Gradcam {
             split,
+            originals,
             cache,
             model,
             predictions,
@@ -111,7 +112,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
         } => {
             let model = Model::load(model, params.device.as_str())?;
             let ds = Dataset::load(cache, split)?;
-            infer::gradcam(&model, &ds, predictions, params, out)?;
+            infer::gradcam(&model, &ds, predictions, originals, params, out)?;
             runtime::current(model.device).write(out)?;
         }
     }
