@@ -13,22 +13,7 @@ use pneumo_pipeline::contract::job::StageJob;
 use pneumo_pipeline::pipeline::key::CACHE_SCHEMA;
 use pneumo_pipeline::pipeline::lockfile;
 
-const CONFIG: &str = "\
-stages:
-  index:
-    kind: index
-  split:
-    kind: split
-    needs: [index]
-  preprocess:
-    kind: preprocess
-    needs: [index]
-    params: {size: 64}
-  train:
-    kind: train
-    needs: [split, preprocess]
-    params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}
-";
+use common::TRAIN_64 as CONFIG;
 
 /// Every file under `dir`, by relative path; wall times (`seconds`) taken out.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -7,22 +7,7 @@ use std::fs;
 
 use common::Ws;
 
-const CONFIG: &str = "\
-stages:
-  index:
-    kind: index
-  split:
-    kind: split
-    needs: [index]
-  preprocess:
-    kind: preprocess
-    needs: [index]
-    params: {size: 64}
-  train:
-    kind: train
-    needs: [split, preprocess]
-    params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}
-";
+use common::TRAIN_64 as CONFIG;
 
 fn workspace() -> Ws {
     let ws = Ws::linked(CONFIG, &common::kermany_dev());

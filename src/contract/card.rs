@@ -10,7 +10,7 @@ use std::path::{Component, Path};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{check_format, read_json, write_json};
+use super::{load, save, versioned};
 use crate::stages::train::TrainParams;
 
 pub const FILE: &str = "model.json";
@@ -47,6 +47,8 @@ fn format_one() -> u32 {
     1
 }
 
+versioned!(ModelCard, "model card", FORMAT);
+
 impl ModelCard {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> anyhow::Result<ModelCard> {
@@ -56,8 +58,7 @@ impl ModelCard {
                 path.display()
             );
         }
-        let card: ModelCard = read_json(path, "model card")?;
-        check_format(path, "model card", card.format, FORMAT)?;
+        let card: ModelCard = load(path)?;
         card.check()
             .with_context(|| format!("{} is not a usable model card", path.display()))?;
         Ok(card)
@@ -65,11 +66,7 @@ impl ModelCard {
 
     /// Writes `dir/model.json` (always in the current format).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        let card = ModelCard {
-            format: FORMAT,
-            ..self.clone()
-        };
-        write_json(&dir.join(FILE), &card)
+        save(&dir.join(FILE), self)
     }
 
     fn check(&self) -> anyhow::Result<()> {

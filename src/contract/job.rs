@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_format, read_json, write_json};
+use super::{load, save, versioned};
 use crate::pipeline::inputs::InputSet;
 
 pub const FORMAT: u32 = 1;
@@ -56,15 +56,15 @@ pub struct JobUpstream {
     pub dir: PathBuf,
 }
 
+versioned!(StageJob, "stage job", FORMAT);
+
 impl StageJob {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        write_json(path, self)
+        save(path, self)
     }
 
     pub fn load(path: &Path) -> anyhow::Result<StageJob> {
-        let job: StageJob = read_json(path, "stage job")?;
-        check_format(path, "stage job", job.format, FORMAT)?;
-        Ok(job)
+        load(path)
     }
 
     /// Where the engine writes the job of the run with `key`.

@@ -42,6 +42,47 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A JSON file with a `format` number, read and written through [`load`] and [`save`].
+pub trait Versioned: Serialize + DeserializeOwned + Clone {
+    /// What the file is, for messages ("model card").
+    const WHAT: &'static str;
+    /// The format this build writes (and the newest it reads).
+    const FORMAT: u32;
+    fn format(&self) -> u32;
+    fn set_format(&mut self, format: u32);
+}
+
+/// Reads `path` as `T`, refusing a newer format by name.
+pub fn load<T: Versioned>(path: &Path) -> anyhow::Result<T> {
+    let value: T = read_json(path, T::WHAT)?;
+    check_format(path, T::WHAT, value.format(), T::FORMAT)?;
+    Ok(value)
+}
+
+/// Writes `value` to `path` in the current format, atomically.
+pub fn save<T: Versioned>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut value = value.clone();
+    value.set_format(T::FORMAT);
+    write_json(path, &value)
+}
+
+/// Implements [`Versioned`] for a type with a `format: u32` field.
+macro_rules! versioned {
+    ($t:ty, $what:literal, $format:expr) => {
+        impl $crate::contract::Versioned for $t {
+            const WHAT: &'static str = $what;
+            const FORMAT: u32 = $format;
+            fn format(&self) -> u32 {
+                self.format
+            }
+            fn set_format(&mut self, format: u32) {
+                self.format = format;
+            }
+        }
+    };
+}
+pub(crate) use versioned;
+
 /// Refuses a file written in a newer `format` than this build reads.
 pub fn check_format(path: &Path, what: &str, found: u32, supported: u32) -> anyhow::Result<()> {
     anyhow::ensure!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{check_format, read_json, write_json};
+use super::{load, save, versioned};
 use crate::model::metrics::Binary;
 use crate::stages::choices::Monitor;
 
@@ -51,20 +51,15 @@ fn format_one() -> u32 {
     1
 }
 
+versioned!(TrainSummary, "training summary", FORMAT);
+
 impl TrainSummary {
     pub fn load(dir: &Path) -> anyhow::Result<TrainSummary> {
-        let path = dir.join(FILE);
-        let s: TrainSummary = read_json(&path, "training summary")?;
-        check_format(&path, "training summary", s.format, FORMAT)?;
-        Ok(s)
+        load(&dir.join(FILE))
     }
 
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        let s = TrainSummary {
-            format: FORMAT,
-            ..self.clone()
-        };
-        write_json(&dir.join(FILE), &s)
+        save(&dir.join(FILE), self)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_format, read_json, write_json};
+use super::{load, save, versioned};
 use crate::stages::choices::Device;
 use crate::stages::gradcam::GradcamParams;
 use crate::stages::train::TrainParams;
@@ -58,6 +58,8 @@ pub struct TaskFile {
     pub task: WorkerTask,
 }
 
+versioned!(TaskFile, "worker task", FORMAT);
+
 impl WorkerTask {
     /// A short name (`train`, `score`, `gradcam`), for file names and messages.
     pub fn name(&self) -> &'static str {
@@ -69,7 +71,7 @@ impl WorkerTask {
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        write_json(
+        save(
             path,
             &TaskFile {
                 format: FORMAT,
@@ -79,8 +81,6 @@ impl WorkerTask {
     }
 
     pub fn load(path: &Path) -> anyhow::Result<WorkerTask> {
-        let file: TaskFile = read_json(path, "worker task")?;
-        check_format(path, "worker task", file.format, FORMAT)?;
-        Ok(file.task)
+        Ok(load::<TaskFile>(path)?.task)
     }
 }

@@ -32,6 +32,24 @@ pub struct Ws {
     pub dir: tempfile::TempDir,
 }
 
+/// Index, split, a 64 px preprocess and a short training on kermany-dev (`Ws::linked`).
+pub const TRAIN_64: &str = "\
+stages:
+  index:
+    kind: index
+  split:
+    kind: split
+    needs: [index]
+  preprocess:
+    kind: preprocess
+    needs: [index]
+    params: {size: 64}
+  train:
+    kind: train
+    needs: [split, preprocess]
+    params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}
+";
+
 pub const THREE_STAGES: &str = "\
 stages:
   index:
