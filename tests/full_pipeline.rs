@@ -257,8 +257,8 @@ fn pipeline_from_training_to_report_and_predict() {
         assert!(ws.path().join("reports").join(file).exists(), "{file}");
     }
 
-    // `run -q` prints nothing on success, the worker's lines included
-    let quiet = ws.ok(&["run", "-q", "--force", "train", "evaluate", "gradcam"]);
+    // `run -q` over the whole pipeline prints nothing on success, the worker's lines included
+    let quiet = ws.ok(&["run", "-q", "--force"]);
     assert_eq!(quiet.stderr(), "", "run -q printed");
     assert_eq!(quiet.stdout(), "");
 
