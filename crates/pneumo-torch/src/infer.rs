@@ -4,10 +4,9 @@
 use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
-use serde::Serialize;
 use tch::Device;
 use tch::nn::{ModuleT, VarStore};
 
@@ -102,7 +101,7 @@ pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow:
 }
 
 /// Pixels an original film may have to be drawn under its map (as `index`'s default limit).
-const FILM_PIXELS: u64 = 64_000_000;
+pub(crate) const FILM_PIXELS: u64 = 64_000_000;
 
 /// The map over the original film at a readable size; over the model's input (with a
 /// warning) when the film cannot be read.
@@ -312,113 +311,4 @@ pub fn gradcam(
         serde_json::to_vec_pretty(&summary)?,
     )?;
     Ok(summary)
-}
-
-/// One image's prediction, or why it has none.
-#[derive(Debug, Serialize)]
-pub struct Predicted {
-    pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub probability: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub heatmap: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Decodes and preprocesses each file as the preprocess stage does, then scores it; a file
-/// that cannot be read gets its error and the others go on.
-pub fn predict(
-    model: &Model,
-    files: &[PathBuf],
-    heatmap: Option<&Path>,
-) -> anyhow::Result<Vec<Predicted>> {
-    let side = model.card.input_side;
-    let ds = Dataset::for_inference(side, model.card.mean, model.card.std);
-    if let Some(dir) = heatmap {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut out = Vec::new();
-    let mut stems_used = BTreeSet::new();
-    for file in files {
-        let name = file.display().to_string();
-        let pixels = fs::read(file)
-            .map_err(|e| format!("cannot read it: {e}"))
-            .and_then(|bytes| {
-                decode_gray(&bytes, FILM_PIXELS).map_err(|e| format!("not a usable image: {e}"))
-            })
-            .and_then(|(_, gray)| {
-                pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)
-                    .map(|px| (gray, px))
-            });
-        let (film, pixels) = match pixels {
-            Ok(p) => p,
-            Err(e) => {
-                out.push(Predicted {
-                    file: name,
-                    probability: None,
-                    label: None,
-                    heatmap: None,
-                    error: Some(e),
-                });
-                continue;
-            }
-        };
-        let host = Host {
-            pixels,
-            labels: vec![0.0],
-        };
-        let p = match model.probabilities(&ds, &host)?.first() {
-            Some(p) if p.is_finite() => *p,
-            other => {
-                out.push(Predicted {
-                    file: name,
-                    probability: None,
-                    label: None,
-                    heatmap: None,
-                    error: Some(format!(
-                        "the model gave no probability ({other:?}): its weights or preprocessing hold NaN"
-                    )),
-                });
-                continue;
-            }
-        };
-        let label = if f64::from(p) >= model.card.threshold {
-            "PNEUMONIA"
-        } else {
-            "NORMAL"
-        };
-        let mut written = None;
-        if let Some(dir) = heatmap {
-            let cam = model.cams(&ds, &host)?.remove(0);
-            let stem = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "image".into());
-            // two inputs with one stem (a/x.jpeg, b/x.jpeg) get x-gradcam.png, x-2-gradcam.png
-            let mut unique = stem.clone();
-            for n in 2.. {
-                if stems_used.insert(unique.clone()) {
-                    break;
-                }
-                unique = format!("{stem}-{n}");
-            }
-            let path = dir.join(format!("{unique}-gradcam.png"));
-            readable_overlay(&film, &cam, side as usize)
-                .map_err(anyhow::Error::msg)?
-                .save(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            written = Some(path.display().to_string());
-        }
-        out.push(Predicted {
-            file: name,
-            probability: Some(p),
-            label: Some(label),
-            heatmap: written,
-            error: None,
-        });
-    }
-    Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod gradcam;
 pub mod infer;
 pub mod optim;
 pub mod precision;
+pub mod predict;
 pub mod resnet;
 pub mod runtime;
 pub mod say;

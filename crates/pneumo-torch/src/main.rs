@@ -154,7 +154,7 @@ fn predict(
     files: &[PathBuf],
 ) -> anyhow::Result<()> {
     let model = Model::load(model, device)?;
-    let results = infer::predict(&model, files, heatmap.as_deref())?;
+    let results = pneumo_torch::predict::predict(&model, files, heatmap.as_deref())?;
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
