@@ -13,7 +13,7 @@ pub struct RawPipeline {
 }
 
 /// One stage as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
     /// A built-in stage kind (`index`, `split`, `preprocess`).
@@ -36,4 +36,6 @@ pub struct RawStage {
     pub params: Option<serde_json::Value>,
     /// Free text shown by `dag`.
     pub desc: Option<String>,
+    /// Key -> list of values: one member stage per combination (`matrix.rs`).
+    pub matrix: Option<serde_yaml_ng::Mapping>,
 }

@@ -22,6 +22,11 @@ pub trait Stage: Send + Sync {
     fn upstream_kinds(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Of those, the kinds it reads several of (an ensemble's models): it needs every member
+    /// of a matrix of such stages instead of following the matrix.
+    fn combines(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Checks raw params and returns them canonical (defaults filled, keys sorted).
     fn params(&self, raw: &Value) -> Result<Value, String>;
     /// Params that take one of a fixed set of words, with that set. Validation checks each
@@ -54,6 +59,8 @@ pub trait TypedStage: Send + Sync {
     const VERSION: u32;
     /// Kinds of upstream stage this stage reads (each must be among its `needs`).
     const UPSTREAMS: &'static [&'static str] = &[];
+    /// Of those, the kinds it reads several of (see [`Stage::combines`]).
+    const COMBINES: &'static [&'static str] = &[];
     /// Params that take one of a fixed set of words, with that set.
     const CHOICES: &'static [Choice] = &[];
     /// Checks the types cannot express (ranges), and tidies values that mean the same
@@ -82,6 +89,9 @@ impl<T: TypedStage> Stage for T {
     }
     fn upstream_kinds(&self) -> &'static [&'static str] {
         T::UPSTREAMS
+    }
+    fn combines(&self) -> &'static [&'static str] {
+        T::COMBINES
     }
     fn choices(&self) -> &'static [Choice] {
         T::CHOICES

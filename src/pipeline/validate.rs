@@ -9,6 +9,7 @@ use super::config::{RawPipeline, RawStage};
 use super::dag;
 use super::decl::{Pipeline, StageDecl, StageKind};
 use super::error::{ConfigError, ConfigErrors};
+use super::expand::expand;
 use super::locate::{Pos, locate};
 use super::out_paths::{ancestors_of, check_out_path, components_key};
 use super::stage::{Choice, Registry};
@@ -37,6 +38,7 @@ pub fn parse(src: &str, file: &Path, registry: &Registry) -> Result<Pipeline, Co
         src,
         registry,
         errors: Vec::new(),
+        bases: BTreeMap::new(),
     };
     let stages = v.stages(raw);
     if v.errors.is_empty() {
@@ -50,11 +52,20 @@ struct Validator<'a> {
     src: &'a str,
     registry: &'a Registry,
     errors: Vec<ConfigError>,
+    /// Matrix member -> the stage it was written as (where its problems are located).
+    bases: BTreeMap<String, String>,
 }
 
 impl Validator<'_> {
     fn at(&self, path: &[&str]) -> Pos {
-        locate(self.src, path)
+        match path {
+            [stages, name, rest @ ..] if self.bases.contains_key(*name) => {
+                let mut p = vec![*stages, self.bases[*name].as_str()];
+                p.extend_from_slice(rest);
+                locate(self.src, &p)
+            }
+            _ => locate(self.src, path),
+        }
     }
 
     fn error(&mut self, path: &[&str], msg: impl Into<String>, hint: impl Into<String>) {
@@ -63,7 +74,7 @@ impl Validator<'_> {
     }
 
     fn stages(&mut self, raw: RawPipeline) -> Vec<StageDecl> {
-        let mut out = Vec::new();
+        let mut parsed = Vec::new();
         let mut declared = Vec::new();
         for (key, value) in raw.stages {
             let Some(name) = key.as_str().map(str::to_string) else {
@@ -88,15 +99,39 @@ impl Validator<'_> {
             }
             declared.push(name.clone());
             match serde_yaml_ng::from_value::<RawStage>(value) {
-                Ok(stage) => {
-                    if let Some(decl) = self.stage(&name, stage) {
-                        out.push(decl);
-                    }
-                }
+                Ok(stage) => parsed.push((name, stage)),
                 Err(e) => self.serde_error(&["stages", &name], &e.to_string(), None),
             }
         }
-        self.graph(&out, &declared);
+        let (expanded, problems) = expand(&parsed, self.registry);
+        // two matrices that meet leave needs unmatched: the graph checks would only repeat it
+        let check_graph = problems.is_empty();
+        for (path, msg, hint) in problems {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            self.error(&path, msg, hint);
+        }
+        let mut out = Vec::new();
+        // members by the stage they were written as, to list in declaration order
+        let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for e in expanded {
+            if e.name != e.base {
+                members
+                    .entry(e.base.clone())
+                    .or_default()
+                    .push(e.name.clone());
+                self.bases.insert(e.name.clone(), e.base);
+            }
+            if let Some(decl) = self.stage(&e.name, e.raw) {
+                out.push(decl);
+            }
+        }
+        let declared: Vec<String> = declared
+            .into_iter()
+            .flat_map(|d| members.remove(&d).unwrap_or_else(|| vec![d]))
+            .collect();
+        if check_graph {
+            self.graph(&out, &declared);
+        }
         out
     }
 

@@ -1,0 +1,122 @@
+//! Matrix stages: expansion and naming, followers, combining, errors pointing into the
+//! matrix, and a changed value re-running only its member.
+
+mod common;
+
+use common::Ws;
+
+const MATRIX: &str = "\
+stages:
+  index:
+    kind: index
+  split:
+    kind: split
+    needs: [index]
+  preprocess:
+    kind: preprocess
+    needs: [index]
+    params: {size: 32}
+  train:
+    kind: train
+    needs: [split, preprocess]
+    matrix:
+      seed: [0, 1]
+      lr: [0.01]
+    params: {seed: '${item.seed}', lr: '${item.lr}', batch_size: 4, eval_every: 1, max_iterations: 2}
+  evaluate:
+    kind: evaluate
+    needs: [split, preprocess, train]
+    params: {bootstrap: 10}
+";
+
+#[test]
+fn a_matrix_expands_into_named_members_and_followers_follow_it() {
+    let ws = Ws::generated(MATRIX);
+    let dag = ws.ok(&["dag"]).stdout();
+    for member in [
+        "train@seed=0,lr=0.01",
+        "train@seed=1,lr=0.01",
+        "evaluate@seed=0,lr=0.01",
+        "evaluate@seed=1,lr=0.01",
+    ] {
+        assert!(dag.contains(member), "{member} in\n{dag}");
+    }
+    let first = ws.ok(&["run"]);
+    assert_eq!(
+        first.stages("ran"),
+        [
+            "index",
+            "split",
+            "preprocess",
+            "train@seed=0,lr=0.01",
+            "train@seed=1,lr=0.01",
+            "evaluate@seed=0,lr=0.01",
+            "evaluate@seed=1,lr=0.01"
+        ],
+        "{}",
+        first.stderr()
+    );
+    // each member has its own params and output; the follower reads its own member
+    let lock = pneumo_pipeline::pipeline::lockfile::load(ws.path()).unwrap();
+    let t1 = &lock.stages["train@seed=1,lr=0.01"];
+    assert_eq!(t1.params["seed"], 1);
+    assert_eq!(t1.params["lr"], 0.01);
+    let e1 = &lock.stages["evaluate@seed=1,lr=0.01"];
+    assert_eq!(e1.upstream["train@seed=1,lr=0.01"], t1.key);
+    assert!(
+        ws.path()
+            .join("build/train@seed=0,lr=0.01/best.safetensors")
+            .exists()
+    );
+
+    // a new value runs only its own members; the others stay
+    ws.edit_config("seed: [0, 1]", "seed: [0, 2]");
+    let second = ws.ok(&["run"]);
+    assert_eq!(
+        second.stages("ran"),
+        ["train@seed=2,lr=0.01", "evaluate@seed=2,lr=0.01"],
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        second
+            .stages("fresh")
+            .contains(&"train@seed=0,lr=0.01".to_string())
+    );
+}
+
+#[test]
+fn matrix_mistakes_are_reported_in_the_matrix_entry() {
+    let ws = Ws::generated(
+        &MATRIX
+            .replace("lr: [0.01]", "lr: [0.01]\n      unused: [1, 2]")
+            .replace("'${item.lr}'", "'${item.rate}'"),
+    );
+    let r = ws.run(&["status"]);
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    let err = r.stderr();
+    assert!(
+        err.contains("`${item.rate}` names no matrix key (the matrix has lr, seed, unused)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("matrix key `unused` is not used in `params`"),
+        "{err}"
+    );
+    // located at the matrix's own lines
+    assert!(err.contains("pipeline.yaml:17:7"), "{err}");
+
+    let two = MATRIX.replace(
+        "    params: {size: 32}",
+        "    matrix: {size: [32, 40]}\n    params: {size: '${item.size}'}",
+    );
+    let r = Ws::generated(&two).run(&["status"]);
+    assert_eq!(r.code(), 2);
+    assert!(
+        r.stderr().contains(
+            "stage `train` has its own `matrix` and needs `preprocess`, which has one too"
+        ),
+        "{}",
+        r.stderr()
+    );
+}
