@@ -27,6 +27,14 @@ stages:
     kind: evaluate
     needs: [split, preprocess, train]
     params: {bootstrap: 10}
+  ensemble:
+    kind: ensemble
+    needs: [split, evaluate]
+    params: {bootstrap: 10}
+  solo:
+    kind: ensemble
+    needs: [split, 'evaluate@seed=0,lr=0.01']
+    params: {bootstrap: 10}
 ";
 
 #[test]
@@ -51,10 +59,39 @@ fn a_matrix_expands_into_named_members_and_followers_follow_it() {
             "train@seed=0,lr=0.01",
             "train@seed=1,lr=0.01",
             "evaluate@seed=0,lr=0.01",
-            "evaluate@seed=1,lr=0.01"
+            "evaluate@seed=1,lr=0.01",
+            "ensemble",
+            "solo"
         ],
         "{}",
         first.stderr()
+    );
+    // the ensemble combines every member; an ensemble of one is that member
+    let members: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.path().join("build/ensemble/members.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        members["members"],
+        serde_json::json!(["evaluate@seed=0,lr=0.01", "evaluate@seed=1,lr=0.01"])
+    );
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(ws.path().join(p)).unwrap()).unwrap()
+    };
+    let (one, member) = (
+        read("build/solo/metrics.json"),
+        read("build/evaluate@seed=0,lr=0.01/metrics.json"),
+    );
+    assert_eq!(one["roles"], member["roles"]);
+    assert_eq!(one["threshold"], member["threshold"]);
+    assert_eq!(one["checkpoint"], "ensemble of 1 (mean probability)");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("build/solo/predictions.csv")).unwrap(),
+        std::fs::read_to_string(
+            ws.path()
+                .join("build/evaluate@seed=0,lr=0.01/predictions.csv")
+        )
+        .unwrap()
     );
     // each member has its own params and output; the follower reads its own member
     let lock = pneumo_pipeline::pipeline::lockfile::load(ws.path()).unwrap();
@@ -74,7 +111,11 @@ fn a_matrix_expands_into_named_members_and_followers_follow_it() {
     let second = ws.ok(&["run"]);
     assert_eq!(
         second.stages("ran"),
-        ["train@seed=2,lr=0.01", "evaluate@seed=2,lr=0.01"],
+        [
+            "train@seed=2,lr=0.01",
+            "evaluate@seed=2,lr=0.01",
+            "ensemble"
+        ],
         "{}",
         second.stderr()
     );

@@ -334,7 +334,7 @@ impl Validator<'_> {
                         })
                         .map(String::as_str)
                         .collect();
-                    if of_kind.len() > 1 {
+                    if of_kind.len() > 1 && !stage.combines().contains(want) {
                         self.error(
                             &["stages", &s.name, "needs"],
                             format!(

@@ -76,6 +76,11 @@ choice!(
     /// A scored role.
     Role { Val = "val", Test = "test" }
 );
+choice!(
+    /// How an ensemble combines its members' scores: the mean of their probabilities, or of
+    /// their logits (the probabilities' log-odds), mapped back to a probability.
+    Combine { Probability = "probability", Logit = "logit" }
+);
 
 #[cfg(test)]
 mod tests {

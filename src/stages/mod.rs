@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod choices;
+pub mod ensemble;
 pub mod evaluate;
 pub mod gradcam;
 pub mod index;
@@ -22,6 +23,7 @@ pub fn registry() -> Registry {
     r.register(Box::new(preprocess::Preprocess));
     r.register(Box::new(train::Train));
     r.register(Box::new(evaluate::Evaluate));
+    r.register(Box::new(ensemble::Ensemble));
     r.register(Box::new(gradcam::Gradcam));
     r.register(Box::new(charts::Charts));
     r.register(Box::new(report::Report));

@@ -1,0 +1,160 @@
+//! `ensemble`: combines the scores of several evaluate stages (a matrix of seeds, say) into
+//! one model's scores, chooses the threshold on validation with evaluate's rules, and writes
+//! evaluate's files (`metrics.json`, predictions), so its numbers read like any model's.
+//! It needs every member of an evaluate matrix (`Stage::combines`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::choices::{Checkpoint, Combine, Device};
+use super::evaluate::{self, EvaluateParams, METRICS, Threshold, read_predictions};
+use super::predictions::write_predictions;
+use super::split;
+use crate::contract::write_json;
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleParams {
+    /// `probability` (mean of the members' probabilities) or `logit`.
+    #[serde(default = "d_combine")]
+    pub combine: Combine,
+    /// As evaluate's: a number, `youden` or `{sensitivity: x}`, chosen on validation only.
+    #[serde(default)]
+    pub threshold: Threshold,
+    #[serde(default = "d_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn d_combine() -> Combine {
+    Combine::Probability
+}
+fn d_bootstrap() -> usize {
+    2000
+}
+
+/// members.json: which evaluate stages were combined, and how.
+pub const MEMBERS: &str = "members.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Members {
+    pub combine: Combine,
+    pub members: Vec<String>,
+}
+
+pub struct Ensemble;
+
+impl TypedStage for Ensemble {
+    type Params = EnsembleParams;
+    const KIND: &'static str = "ensemble";
+    const VERSION: u32 = 1;
+    const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
+    const COMBINES: &'static [&'static str] = &["evaluate"];
+    const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
+
+    fn check(&self, p: &mut EnsembleParams) -> Result<(), String> {
+        p.threshold.rule().map(|_| ())
+    }
+
+    fn run(&self, ctx: &StageContext<'_>, p: EnsembleParams) -> anyhow::Result<()> {
+        let members = ctx.upstreams_of("evaluate");
+        if members.is_empty() {
+            bail!("stage `{}` combines no evaluate stage", ctx.name);
+        }
+        let mut per_path: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for m in &members {
+            let preds = read_predictions(&m.dir)
+                .with_context(|| format!("reading the predictions of `{}`", m.name))?;
+            for r in preds {
+                per_path.entry(r.path).or_default().push(r.probability);
+            }
+        }
+        if let Some((path, got)) = per_path.iter().find(|(_, v)| v.len() != members.len()) {
+            bail!(
+                "`{path}` is scored by {} of the {} members: members must score the same images (the same split)",
+                got.len(),
+                members.len()
+            );
+        }
+        let probs: BTreeMap<String, f64> = per_path
+            .into_iter()
+            .map(|(path, v)| (path, combine(&v, p.combine)))
+            .collect();
+        let rows = split::read_rows(&ctx.upstream("split")?.join(split::FILE))?;
+        let as_evaluate = EvaluateParams {
+            checkpoint: Checkpoint::Best,
+            threshold: p.threshold.clone(),
+            bootstrap: p.bootstrap,
+            seed: p.seed,
+            device: Device::Cpu,
+        };
+        let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;
+        metrics.checkpoint = format!(
+            "ensemble of {} (mean {})",
+            members.len(),
+            match p.combine {
+                Combine::Probability => "probability",
+                Combine::Logit => "logit",
+            }
+        );
+        write_json(&ctx.out_dir.join(METRICS), &metrics)?;
+        write_predictions(ctx.out_dir, &preds)?;
+        write_json(
+            &ctx.out_dir.join(MEMBERS),
+            &Members {
+                combine: p.combine,
+                members: members.iter().map(|m| m.name.to_string()).collect(),
+            },
+        )?;
+        for (role, m) in &metrics.roles {
+            let r = &m.report;
+            ctx.reporter.info(&format!(
+                "ensemble: {role} ({} images, {} members) at threshold {:.3}: accuracy {:.4}, specificity {:.4}, ROC AUC {:.4}",
+                r.n,
+                members.len(),
+                r.threshold,
+                r.binary.accuracy,
+                r.specificity,
+                r.roc_auc
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The members' scores of one image, combined.
+pub fn combine(scores: &[f64], how: Combine) -> f64 {
+    let n = scores.len() as f64;
+    match how {
+        Combine::Probability => scores.iter().sum::<f64>() / n,
+        Combine::Logit => {
+            // clamped so that a member certain to the last bit does not decide alone
+            let logit = |p: f64| {
+                let p = p.clamp(1e-7, 1.0 - 1e-7);
+                (p / (1.0 - p)).ln()
+            };
+            let mean = scores.iter().map(|&p| logit(p)).sum::<f64>() / n;
+            1.0 / (1.0 + (-mean).exp())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_score_is_itself_and_logits_pull_toward_the_confident() {
+        assert_eq!(combine(&[0.3], Combine::Probability), 0.3);
+        assert!((combine(&[0.3], Combine::Logit) - 0.3).abs() < 1e-12);
+        assert!((combine(&[0.2, 0.6], Combine::Probability) - 0.4).abs() < 1e-12);
+        // logit mean of 0.5 and 0.99 is above their probability mean's log-odds midpoint
+        let l = combine(&[0.5, 0.99], Combine::Logit);
+        assert!(l > 0.5 && l < 0.99, "{l}");
+        assert!((combine(&[0.1, 0.9], Combine::Logit) - 0.5).abs() < 1e-12);
+    }
+}
