@@ -38,6 +38,10 @@ enum Command {
         /// Print only warnings and errors
         #[arg(long, short)]
         quiet: bool,
+        /// Run up to N stages at once, within the machine's cores (a stage takes its
+        /// `resources: {cpus}`, or every core for training and preprocessing)
+        #[arg(long, short = 'j', default_value_t = 1)]
+        jobs: usize,
     },
     /// Show each stage as fresh or stale, and why
     Status {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             force,
             no_wait,
             quiet,
+            jobs,
         } => cli::commands::run(
             &ws,
             Selection {
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
             },
             !no_wait,
             quiet,
+            jobs,
         ),
         Command::Status { stages, json } => cli::commands::status(
             &ws,

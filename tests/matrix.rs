@@ -161,3 +161,49 @@ fn matrix_mistakes_are_reported_in_the_matrix_entry() {
         r.stderr()
     );
 }
+
+#[test]
+fn run_j_over_a_matrix_writes_what_a_sequential_run_writes() {
+    let config = MATRIX
+        .replace("seed: [0, 1]", "seed: [0, 1, 2]")
+        .replace(
+            "    params: {seed: '${item.seed}'",
+            "    resources: {cpus: 1}\n    params: {seed: '${item.seed}'",
+        )
+        .replace(
+            "    needs: [split, preprocess, train]\n",
+            "    needs: [split, preprocess, train]\n    resources: {cpus: 1}\n",
+        );
+    let (seq, par) = (Ws::generated(&config), Ws::generated(&config));
+    seq.ok(&["run"]);
+    let r = par.ok(&["run", "-j", "4"]);
+    assert_eq!(r.stages("ran").len(), 3 + 3 + 3 + 2, "{}", r.stderr());
+    let (a, b) = (
+        pneumo_pipeline::pipeline::lockfile::load(seq.path()).unwrap(),
+        pneumo_pipeline::pipeline::lockfile::load(par.path()).unwrap(),
+    );
+    assert_eq!(
+        a.stages.keys().collect::<Vec<_>>(),
+        b.stages.keys().collect::<Vec<_>>()
+    );
+    for (name, s) in &a.stages {
+        let t = &b.stages[name];
+        assert_eq!(s.key, t.key, "{name}");
+        for (file, meta) in &s.outs {
+            // wall times differ; everything computed is the same
+            if !(file.ends_with("summary.json") || file.ends_with("history.csv")) {
+                assert_eq!(meta, &t.outs[file], "{name}: {file}");
+            }
+        }
+    }
+    // every entry the lock names is in the cache, and nothing is re-run
+    assert!(par.ok(&["run", "-j", "4"]).stages("ran").is_empty());
+    let bad = Ws::generated(&config.replace("cpus: 1}\n    params", "cpus: 0}\n    params"));
+    let r = bad.run(&["status"]);
+    assert_eq!(r.code(), 2);
+    assert!(
+        r.stderr().contains("invalid value `0` for `cpus`"),
+        "{}",
+        r.stderr()
+    );
+}

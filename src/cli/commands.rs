@@ -43,6 +43,7 @@ impl Loaded {
 
     fn engine<'a>(&'a self, workspace: &'a Path, reporter: &'a dyn Reporter) -> Engine<'a> {
         Engine {
+            jobs: 1,
             workspace,
             pipeline: &self.pipeline,
             registry: &self.registry,
@@ -51,14 +52,22 @@ impl Loaded {
     }
 }
 
-pub fn run(workspace: &Path, sel: Selection, wait: bool, quiet: bool) -> anyhow::Result<i32> {
+pub fn run(
+    workspace: &Path,
+    sel: Selection,
+    wait: bool,
+    quiet: bool,
+    jobs: usize,
+) -> anyhow::Result<i32> {
     let loaded = match Loaded::open(workspace) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let reporter = Terminal::new(quiet);
     let _lock = RunLock::acquire(workspace, wait, |msg| reporter.info(msg))?;
-    let results = loaded.engine(workspace, &reporter).run(&sel)?;
+    let mut engine = loaded.engine(workspace, &reporter);
+    engine.jobs = jobs;
+    let results = engine.run(&sel)?;
     for r in &results {
         let what = match r.outcome {
             Outcome::Fresh => "fresh, skipped".to_string(),

@@ -41,6 +41,10 @@ pub struct StageJob {
     pub out_dir: PathBuf,
     /// Folder that survives a failed run (resume checkpoints); may not exist yet.
     pub scratch_dir: PathBuf,
+    /// Threads the stage runs with (`resources: {cpus}`); `None`: the libraries' defaults
+    /// (every core).
+    #[serde(default)]
+    pub threads: Option<usize>,
     /// Information lines and bars off (`run -q`).
     #[serde(default)]
     pub quiet: bool,

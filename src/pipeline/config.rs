@@ -38,4 +38,14 @@ pub struct RawStage {
     pub desc: Option<String>,
     /// Key -> list of values: one member stage per combination (`matrix.rs`).
     pub matrix: Option<serde_yaml_ng::Mapping>,
+    /// What the stage occupies while it runs (not part of its key).
+    pub resources: Option<RawResources>,
+}
+
+/// `resources:` of a stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    /// Cores: the stage's threads (libtorch's, rayon's), and what `run -j` reserves for it.
+    pub cpus: Option<usize>,
 }

@@ -182,6 +182,7 @@ mod tests {
             needs,
             inputs: vec![],
             out: None,
+            cpus: None,
             desc: None,
         }
     }

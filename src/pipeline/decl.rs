@@ -36,6 +36,8 @@ pub struct StageDecl {
     pub inputs: Vec<String>,
     /// Workspace-relative folder a built-in stage's output is linked at.
     pub out: Option<String>,
+    /// Cores it runs on (`resources: {cpus}`); `None`: its kind's default.
+    pub cpus: Option<usize>,
     pub desc: Option<String>,
 }
 

@@ -42,7 +42,16 @@ pub fn run_job(job: &StageJob, registry: &Registry, reporter: &dyn Reporter) -> 
         scratch_dir: &job.scratch_dir,
         inputs: &job.inputs,
         upstreams,
+        threads: job.threads,
         reporter,
     };
-    stage.run(&ctx)
+    match job.threads {
+        // rayon's work (decoding, hashing) on that many threads; the worker is told too
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .context("starting the stage's threads")?
+            .install(|| stage.run(&ctx)),
+        None => stage.run(&ctx),
+    }
 }

@@ -25,6 +25,7 @@ pub mod report;
 pub mod runlock;
 pub mod runner;
 pub mod runtime;
+pub mod schedule;
 pub mod stage;
 pub mod validate;
 pub mod verify;

@@ -5,7 +5,7 @@ use fs_err as fs;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -44,6 +44,8 @@ pub struct StageResult {
 }
 
 pub struct Engine<'a> {
+    /// Stages run at once at most (`run -j`); 0 or 1: one after the other.
+    pub jobs: usize,
     pub workspace: &'a Path,
     pub pipeline: &'a Pipeline,
     pub registry: &'a Registry,
@@ -60,7 +62,7 @@ impl Engine<'_> {
                 .warn(&format!("could not clear .pneumo/cache's tmp folder: {e}"));
         }
         let mut hashes = HashCache::load(&self.hash_cache_path());
-        let mut lock = self.load_lock();
+        let lock = self.load_lock();
         let mut plan = self.plan_with(sel, &mut hashes, &lock)?;
         self.save_hashes(&mut hashes);
         verify::upstreams(&mut plan, self.pipeline, &cache, self.reporter);
@@ -76,58 +78,19 @@ impl Engine<'_> {
                 }
             }
         }
-        let mut results = Vec::new();
-        let mut entries: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for p in plan {
-            let decl = self
-                .pipeline
-                .stage(&p.stage)
-                .context("planned stage vanished from the pipeline")?;
-            let start = Instant::now();
-            let outcome = match &p.freshness {
-                Freshness::Fresh => Outcome::Fresh,
-                Freshness::Cached { .. } => match cache.lookup(&p.key, true) {
-                    Lookup::Hit(entry) => {
-                        self.materialize(decl, &entry)?;
-                        self.record(&mut lock, decl, &p, &entry)?;
-                        Outcome::Restored
-                    }
-                    other => {
-                        if let Lookup::Corrupt(why) = other {
-                            self.reporter.warn(&format!(
-                                "cache entry of `{}` is damaged ({why}); re-running it",
-                                p.stage
-                            ));
-                        }
-                        self.execute(decl, &p, &cache, &entries, &mut lock)?;
-                        Outcome::Ran
-                    }
-                },
-                Freshness::Stale { why } => {
-                    self.reporter
-                        .info(&format!("{}: running ({})", p.stage, why.join("; ")));
-                    self.execute(decl, &p, &cache, &entries, &mut lock)?;
-                    Outcome::Ran
-                }
-            };
-            entries.insert(p.stage.clone(), cache.entry_dir(&p.key).join("out"));
-            results.push(StageResult {
-                stage: p.stage.clone(),
-                outcome,
-                seconds: start.elapsed().as_secs_f64(),
-            });
-        }
+        let lock = std::sync::Mutex::new(lock);
+        let results = self.run_plan(&plan, &cache, &lock)?;
         self.save_hashes(&mut hashes);
         Ok(results)
     }
 
-    fn execute(
+    pub(super) fn execute(
         &self,
         decl: &StageDecl,
         p: &Planned,
         cache: &Cache,
         entries: &BTreeMap<String, PathBuf>,
-        lock: &mut LockFile,
+        lock: &Mutex<LockFile>,
     ) -> anyhow::Result<()> {
         let pending = cache.begin(&p.key)?;
         let out_dir = pending.out_dir();
@@ -206,19 +169,27 @@ impl Engine<'_> {
             upstreams,
             out_dir: std::path::absolute(out_dir)?,
             scratch_dir: std::path::absolute(scratch)?,
+            threads: decl.cpus,
             quiet: self.reporter.is_quiet(),
         })
     }
 
     /// After a failed command: its half-written outputs go, and the last committed ones
     /// (pipeline.lock's entry, when still cached) come back, so a failure loses nothing.
-    fn restore_last_good(&self, decl: &StageDecl, outs: &[String], cache: &Cache, lock: &LockFile) {
+    fn restore_last_good(
+        &self,
+        decl: &StageDecl,
+        outs: &[String],
+        cache: &Cache,
+        lock: &Mutex<LockFile>,
+    ) {
         for out in outs {
             if let Ok(path) = confine::inside(self.workspace, out) {
                 let _ = remove_path(&path);
             }
         }
-        let Some(locked) = lock.stages.get(&decl.name) else {
+        let locked = lock_of(lock).stages.get(&decl.name).cloned();
+        let Some(locked) = locked else {
             return;
         };
         if let Lookup::Hit(entry) = cache.lookup(&locked.key, true) {
@@ -248,7 +219,7 @@ impl Engine<'_> {
 
     /// Makes the workspace show an entry's outputs: a link for built-in stages, file copies
     /// for external commands.
-    fn materialize(&self, decl: &StageDecl, entry: &Entry) -> anyhow::Result<()> {
+    pub(super) fn materialize(&self, decl: &StageDecl, entry: &Entry) -> anyhow::Result<()> {
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
@@ -283,9 +254,9 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn record(
+    pub(super) fn record(
         &self,
-        lock: &mut LockFile,
+        lock: &Mutex<LockFile>,
         decl: &StageDecl,
         p: &Planned,
         entry: &Entry,
@@ -294,6 +265,7 @@ impl Engine<'_> {
         let digest = blake3::hash(&serde_json::to_vec(inputs)?)
             .to_hex()
             .to_string();
+        let mut lock = lock_of(lock);
         lock.stages.insert(
             decl.name.clone(),
             LockedStage {
@@ -310,7 +282,7 @@ impl Engine<'_> {
                 runtime: Runtime::read(&entry.out_dir()),
             },
         );
-        lockfile::save(self.workspace, lock).context("writing pipeline.lock")
+        lockfile::save(self.workspace, &lock).context("writing pipeline.lock")
     }
 
     /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
@@ -356,6 +328,12 @@ fn link_target(out: &Path, entry: &Entry) -> PathBuf {
         .unwrap_or_default();
     t.push(format!(".pneumo/cache/v{CACHE_SCHEMA}/runs/{digest}/out"));
     t
+}
+
+/// The lock file behind its mutex; a stage thread that panicked holding it left it whole
+/// (every change is one insert), so its poison is ignored.
+fn lock_of(lock: &Mutex<LockFile>) -> std::sync::MutexGuard<'_, LockFile> {
+    lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(super) fn remove_path(p: &Path) -> std::io::Result<()> {

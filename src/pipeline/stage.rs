@@ -29,6 +29,11 @@ pub trait Stage: Send + Sync {
     }
     /// Checks raw params and returns them canonical (defaults filled, keys sorted).
     fn params(&self, raw: &Value) -> Result<Value, String>;
+    /// Whether it spreads its work over every core (rayon, libtorch) unless `resources:
+    /// {cpus}` says otherwise; a stage that does not counts one core in `run -j`.
+    fn uses_all_cores(&self) -> bool {
+        true
+    }
     /// Params that take one of a fixed set of words, with that set. Validation checks each
     /// before [`Stage::params`], so every bad one in pipeline.yaml is reported at once.
     fn choices(&self) -> &'static [Choice] {
@@ -61,6 +66,8 @@ pub trait TypedStage: Send + Sync {
     const UPSTREAMS: &'static [&'static str] = &[];
     /// Of those, the kinds it reads several of (see [`Stage::combines`]).
     const COMBINES: &'static [&'static str] = &[];
+    /// See [`Stage::uses_all_cores`].
+    const USES_ALL_CORES: bool = true;
     /// Params that take one of a fixed set of words, with that set.
     const CHOICES: &'static [Choice] = &[];
     /// Checks the types cannot express (ranges), and tidies values that mean the same
@@ -92,6 +99,9 @@ impl<T: TypedStage> Stage for T {
     }
     fn combines(&self) -> &'static [&'static str] {
         T::COMBINES
+    }
+    fn uses_all_cores(&self) -> bool {
+        T::USES_ALL_CORES
     }
     fn choices(&self) -> &'static [Choice] {
         T::CHOICES
@@ -167,6 +177,8 @@ pub struct StageContext<'a> {
     pub inputs: &'a InputSet,
     /// The upstream stages (`needs`), in the order listed: name, kind and output folder.
     pub upstreams: Vec<Upstream<'a>>,
+    /// Threads to use (`resources: {cpus}`); `None`: every core.
+    pub threads: Option<usize>,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -222,6 +234,7 @@ mod tests {
                 up("split", "split", "runs/s"),
                 up("train-b", "train", "runs/b"),
             ],
+            threads: None,
             reporter: &reporter,
         };
         assert_eq!(ctx.upstream("split").unwrap(), Path::new("runs/s"));

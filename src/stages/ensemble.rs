@@ -50,6 +50,7 @@ pub struct Ensemble;
 
 impl TypedStage for Ensemble {
     type Params = EnsembleParams;
+    const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "ensemble";
     const VERSION: u32 = 1;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];

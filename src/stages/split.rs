@@ -70,6 +70,7 @@ pub struct Split;
 
 impl TypedStage for Split {
     type Params = SplitParams;
+    const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "split";
 
     const VERSION: u32 = 1;

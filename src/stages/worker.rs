@@ -29,6 +29,9 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(worker)
 }
 
+/// Threads the worker's libtorch uses, when the stage has `resources: {cpus}`.
+pub const THREADS_ENV: &str = "PNEUMO_THREADS";
+
 /// Runs `task` in the worker for the stage of `ctx`: the task file goes into the stage's
 /// scratch folder (kept when the stage fails, so it can be rerun by hand with
 /// `pneumo-torch exec FILE`), the worker's events into the stage's reporter, its stderr
@@ -37,7 +40,11 @@ pub fn run(ctx: &StageContext<'_>, what: &str, task: &WorkerTask) -> anyhow::Res
     let file = ctx.scratch_dir.join(format!("worker-{}.json", task.name()));
     task.write(&file)?;
     let worker = binary()?;
-    let mut child = Command::new(&worker)
+    let mut command = Command::new(&worker);
+    if let Some(n) = ctx.threads {
+        command.env(THREADS_ENV, n.to_string());
+    }
+    let mut child = command
         .arg("exec")
         .arg(&file)
         .stdout(Stdio::piped())

@@ -123,6 +123,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Exec { task } => {
             say::to_events();
+            if let Some(n) = std::env::var(pneumo_pipeline::stages::worker::THREADS_ENV)
+                .ok()
+                .and_then(|v| v.parse::<i32>().ok())
+                .filter(|n| *n > 0)
+            {
+                tch::set_num_threads(n);
+            }
             exec(&WorkerTask::load(&task)?)
         }
         Command::Predict {

@@ -70,6 +70,7 @@ pub struct Charts;
 
 impl TypedStage for Charts {
     type Params = ChartParams;
+    const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "charts";
 
     const VERSION: u32 = 1;

@@ -106,6 +106,7 @@ pub struct Report;
 
 impl TypedStage for Report {
     type Params = ReportParams;
+    const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "report";
 
     // 2: figures on a grid (a lone last figure no longer stretches to full width);

@@ -1,17 +1,18 @@
 //! Raw config -> a checked [`Pipeline`], collecting every problem with its location.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
+mod graph;
+
 use super::config::{RawPipeline, RawStage};
-use super::dag;
 use super::decl::{Pipeline, StageDecl, StageKind};
 use super::error::{ConfigError, ConfigErrors};
 use super::expand::expand;
 use super::locate::{Pos, locate};
-use super::out_paths::{ancestors_of, check_out_path, components_key};
+use super::out_paths::check_out_path;
 use super::stage::{Choice, Registry};
 
 /// Parses and checks pipeline.yaml text. `file` is used in messages only.
@@ -278,6 +279,14 @@ impl Validator<'_> {
             StageKind::Builtin(_) => Some(raw.out.clone().unwrap_or(format!("build/{name}"))),
             StageKind::Cmd { .. } => None,
         };
+        let cpus = raw.resources.as_ref().and_then(|r| r.cpus);
+        if cpus == Some(0) {
+            self.error(
+                &["stages", name, "resources", "cpus"],
+                "invalid value `0` for `cpus`",
+                "a stage needs at least one core",
+            );
+        }
         let decl = StageDecl {
             name: name.to_string(),
             kind,
@@ -285,6 +294,7 @@ impl Validator<'_> {
             needs: raw.needs,
             inputs,
             out,
+            cpus,
             desc: raw.desc,
         };
         for path in decl.written_paths() {
@@ -300,119 +310,8 @@ impl Validator<'_> {
         Some(decl)
     }
 
-    /// Checks what involves more than one stage: needs, upstream kinds, shared outputs, cycles.
-    fn graph(&mut self, stages: &[StageDecl], declared: &[String]) {
-        let by_name: BTreeMap<&str, &StageDecl> =
-            stages.iter().map(|s| (s.name.as_str(), s)).collect();
-        let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
-        for s in stages {
-            let mut all_known = true;
-            for need in &s.needs {
-                if !declared_set.contains(need.as_str()) {
-                    all_known = false;
-                    self.error(
-                        &["stages", &s.name, "needs"],
-                        format!("stage `{}` needs undeclared stage `{need}`", s.name),
-                        format!("declared stages: {}", declared.join(", ")),
-                    );
-                } else if !by_name.contains_key(need.as_str()) {
-                    all_known = false; // declared but invalid: reported on its own
-                }
-            }
-            if all_known
-                && let StageKind::Builtin(kind) = s.kind
-                && let Some(stage) = self.registry.get(kind)
-            {
-                for want in stage.upstream_kinds() {
-                    let of_kind: Vec<&str> = s
-                        .needs
-                        .iter()
-                        .filter(|n| {
-                            by_name
-                                .get(n.as_str())
-                                .is_some_and(|u| u.kind.name() == *want)
-                        })
-                        .map(String::as_str)
-                        .collect();
-                    if of_kind.len() > 1 && !stage.combines().contains(want) {
-                        self.error(
-                            &["stages", &s.name, "needs"],
-                            format!(
-                                "{} `{kind}` stage reads one `{want}` stage; `needs` lists {}: {}",
-                                article(kind),
-                                of_kind.len(),
-                                of_kind.join(", ")
-                            ),
-                            format!("keep one `{want}` stage in `needs:`"),
-                        );
-                    }
-                    if of_kind.is_empty() {
-                        self.error(
-                            &["stages", &s.name, "needs"],
-                            format!(
-                                "{} `{kind}` stage reads the output of {} `{want}` stage",
-                                article(kind),
-                                article(want)
-                            ),
-                            format!("add the `{want}` stage's name to `needs:`"),
-                        );
-                    }
-                }
-            }
-        }
-        // written paths by their components joined with `/`: one path overlaps another when
-        // it is the other, an ancestor of it (a lookup per ancestor) or a descendant (a
-        // range query), so n stages cost n log n, not n^2
-        let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
-        for s in stages {
-            for path in s.written_paths() {
-                let norm = path.trim_end_matches('/');
-                let key = components_key(norm);
-                let ancestor = ancestors_of(&key).find_map(|a| seen.get(a));
-                let below = format!("{key}/");
-                let descendant = seen
-                    .range(below.clone()..)
-                    .next()
-                    .filter(|(k, _)| k.starts_with(&below))
-                    .map(|(_, v)| v);
-                if let Some(&(other, other_path)) = ancestor.or(descendant) {
-                    self.error(
-                        &["stages", &s.name],
-                        format!(
-                            "stages `{other}` and `{}` both write `{}`",
-                            s.name,
-                            if other_path.len() <= norm.len() {
-                                other_path
-                            } else {
-                                norm
-                            }
-                        ),
-                        "give each stage its own output path",
-                    );
-                }
-                seen.entry(key).or_insert((s.name.as_str(), norm));
-            }
-        }
-        for cycle in dag::cycles(stages) {
-            let first = cycle[0].clone();
-            self.error(
-                &["stages", &first, "needs"],
-                format!("dependency cycle: {}", cycle.join(" -> ")),
-                "remove one of these `needs` so the stages form a DAG",
-            );
-        }
-    }
-
     fn kinds(&self) -> String {
         self.registry.kinds().collect::<Vec<_>>().join(", ")
-    }
-}
-
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
     }
 }
 

@@ -1,0 +1,122 @@
+//! The checks that involve more than one stage: needs, upstream kinds, shared outputs,
+//! cycles.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Validator;
+use crate::pipeline::dag;
+use crate::pipeline::decl::{StageDecl, StageKind};
+use crate::pipeline::out_paths::{ancestors_of, components_key};
+
+impl Validator<'_> {
+    /// Checks what involves more than one stage: needs, upstream kinds, shared outputs, cycles.
+    pub(super) fn graph(&mut self, stages: &[StageDecl], declared: &[String]) {
+        let by_name: BTreeMap<&str, &StageDecl> =
+            stages.iter().map(|s| (s.name.as_str(), s)).collect();
+        let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
+        for s in stages {
+            let mut all_known = true;
+            for need in &s.needs {
+                if !declared_set.contains(need.as_str()) {
+                    all_known = false;
+                    self.error(
+                        &["stages", &s.name, "needs"],
+                        format!("stage `{}` needs undeclared stage `{need}`", s.name),
+                        format!("declared stages: {}", declared.join(", ")),
+                    );
+                } else if !by_name.contains_key(need.as_str()) {
+                    all_known = false; // declared but invalid: reported on its own
+                }
+            }
+            if all_known
+                && let StageKind::Builtin(kind) = s.kind
+                && let Some(stage) = self.registry.get(kind)
+            {
+                for want in stage.upstream_kinds() {
+                    let of_kind: Vec<&str> = s
+                        .needs
+                        .iter()
+                        .filter(|n| {
+                            by_name
+                                .get(n.as_str())
+                                .is_some_and(|u| u.kind.name() == *want)
+                        })
+                        .map(String::as_str)
+                        .collect();
+                    if of_kind.len() > 1 && !stage.combines().contains(want) {
+                        self.error(
+                            &["stages", &s.name, "needs"],
+                            format!(
+                                "{} `{kind}` stage reads one `{want}` stage; `needs` lists {}: {}",
+                                article(kind),
+                                of_kind.len(),
+                                of_kind.join(", ")
+                            ),
+                            format!("keep one `{want}` stage in `needs:`"),
+                        );
+                    }
+                    if of_kind.is_empty() {
+                        self.error(
+                            &["stages", &s.name, "needs"],
+                            format!(
+                                "{} `{kind}` stage reads the output of {} `{want}` stage",
+                                article(kind),
+                                article(want)
+                            ),
+                            format!("add the `{want}` stage's name to `needs:`"),
+                        );
+                    }
+                }
+            }
+        }
+        // written paths by their components joined with `/`: one path overlaps another when
+        // it is the other, an ancestor of it (a lookup per ancestor) or a descendant (a
+        // range query), so n stages cost n log n, not n^2
+        let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+        for s in stages {
+            for path in s.written_paths() {
+                let norm = path.trim_end_matches('/');
+                let key = components_key(norm);
+                let ancestor = ancestors_of(&key).find_map(|a| seen.get(a));
+                let below = format!("{key}/");
+                let descendant = seen
+                    .range(below.clone()..)
+                    .next()
+                    .filter(|(k, _)| k.starts_with(&below))
+                    .map(|(_, v)| v);
+                if let Some(&(other, other_path)) = ancestor.or(descendant) {
+                    self.error(
+                        &["stages", &s.name],
+                        format!(
+                            "stages `{other}` and `{}` both write `{}`",
+                            s.name,
+                            if other_path.len() <= norm.len() {
+                                other_path
+                            } else {
+                                norm
+                            }
+                        ),
+                        "give each stage its own output path",
+                    );
+                }
+                seen.entry(key).or_insert((s.name.as_str(), norm));
+            }
+        }
+        for cycle in dag::cycles(stages) {
+            let first = cycle[0].clone();
+            self.error(
+                &["stages", &first, "needs"],
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                "remove one of these `needs` so the stages form a DAG",
+            );
+        }
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
