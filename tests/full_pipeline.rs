@@ -316,3 +316,32 @@ fn patient_protocol_example_is_a_valid_pipeline() {
         assert!(dag.contains(stage), "{dag}");
     }
 }
+
+/// The multi-seed example expands into a member per seed for every stage after preprocess,
+/// and one ensemble over the three evaluate members.
+#[test]
+fn multi_seed_example_expands_its_matrix() {
+    let example = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/multi-seed.yaml"
+    ))
+    .unwrap();
+    let ws = Ws::new(&example);
+    let dag = ws.ok(&["dag"]).stdout();
+    for kind in ["train", "evaluate", "gradcam", "charts", "report"] {
+        for seed in 0..3 {
+            assert!(
+                dag.contains(&format!("{kind}@seed={seed} [{kind}]")),
+                "{dag}"
+            );
+        }
+    }
+    let ensemble = dag.split("ensemble [ensemble]").nth(1).unwrap();
+    for seed in 0..3 {
+        assert!(
+            ensemble.contains(&format!("<- evaluate@seed={seed}")),
+            "{dag}"
+        );
+    }
+    assert!(dag.contains("-> reports/seed=2"), "{dag}");
+}
