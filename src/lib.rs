@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod data;
+pub mod exp;
 pub mod model;
 pub mod pipeline;
 pub mod stages;

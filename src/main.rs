@@ -82,11 +82,66 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Experiments: variants of pipeline.yaml run in this workspace and cache
+    Exp {
+        #[command(subcommand)]
+        command: ExpCommand,
+    },
+    /// Params of the last `run` against an experiment's (default: the newest)
+    Params {
+        #[command(subcommand)]
+        command: DiffCommand,
+    },
+    /// Metrics of the last `run` against an experiment's (default: the newest)
+    Metrics {
+        #[command(subcommand)]
+        command: DiffCommand,
+    },
     /// Delete cache entries that pipeline.lock does not reference
     Clean {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ExpCommand {
+    /// Run pipeline.yaml with changed params, recorded under .pneumo/exps/NAME
+    Run {
+        /// STAGE.PARAM=VALUE (VALUE is YAML; `train.matrix.seed=[0,1]` sets a stage field)
+        #[arg(long = "set", short = 'S', required = true)]
+        sets: Vec<String>,
+        /// Its name (default exp-N)
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, short = 'j', default_value_t = 1)]
+        jobs: usize,
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// A table of experiments: what each changed, and its metrics
+    Show {
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+        /// Sort by this metric column, highest first (e.g. evaluate:val:roc_auc)
+        #[arg(long)]
+        sort: Option<String>,
+        /// Every metric, not only ROC AUC, accuracy and specificity
+        #[arg(long)]
+        all: bool,
+    },
+    /// Params and metrics of two experiments (`workspace` is the last run)
+    Diff { a: String, b: String },
+}
+
+#[derive(Subcommand)]
+enum DiffCommand {
+    /// Against an experiment (default: the newest)
+    Diff { exp: Option<String> },
 }
 
 fn main() -> ExitCode {
@@ -126,6 +181,44 @@ fn main() -> ExitCode {
             device,
         } => cli::commands::predict(&ws, &images, model, heatmap, json, &device),
         Command::ExecStage { job, quiet } => cli::commands::exec_stage(&job, quiet),
+        Command::Exp { command } => match command {
+            ExpCommand::Run {
+                sets,
+                name,
+                jobs,
+                quiet,
+                no_wait,
+            } => cli::exp::run(
+                &ws,
+                cli::exp::RunOptions {
+                    sets,
+                    name,
+                    jobs,
+                    quiet,
+                    wait: !no_wait,
+                },
+            ),
+            ExpCommand::Show {
+                json,
+                csv,
+                sort,
+                all,
+            } => {
+                let format = match (json, csv) {
+                    (true, _) => cli::exp::Format::Json,
+                    (_, true) => cli::exp::Format::Csv,
+                    _ => cli::exp::Format::Text,
+                };
+                cli::exp::show(&ws, format, sort.as_deref(), all)
+            }
+            ExpCommand::Diff { a, b } => cli::exp::diff(&ws, &a, &b),
+        },
+        Command::Params {
+            command: DiffCommand::Diff { exp },
+        } => cli::exp::against_workspace(&ws, exp.as_deref(), true),
+        Command::Metrics {
+            command: DiffCommand::Diff { exp },
+        } => cli::exp::against_workspace(&ws, exp.as_deref(), false),
         Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
     };
     match result {

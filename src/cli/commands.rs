@@ -7,7 +7,7 @@ use anyhow::Context;
 use pneumo_pipeline::contract::job::StageJob;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
-use pneumo_pipeline::pipeline::runner::{Engine, Freshness, Outcome, Selection};
+use pneumo_pipeline::pipeline::runner::{Engine, Freshness, Outcome, Selection, StageResult};
 use pneumo_pipeline::pipeline::stage::Registry;
 use pneumo_pipeline::pipeline::{self, LoadError, Pipeline};
 use pneumo_pipeline::pipeline::{dag, exec};
@@ -19,14 +19,14 @@ use super::progress::Terminal;
 pub const EXIT_CONFIG: i32 = 2;
 
 /// A loaded pipeline and the stage kinds it was checked against.
-struct Loaded {
+pub(super) struct Loaded {
     pipeline: Pipeline,
     registry: Registry,
 }
 
 impl Loaded {
     /// Loads the pipeline, printing config errors; `Err(code)` when it cannot be used.
-    fn open(workspace: &Path) -> Result<Loaded, i32> {
+    pub(super) fn open(workspace: &Path) -> Result<Loaded, i32> {
         let registry = stages::registry();
         match pipeline::load(workspace, &registry) {
             Ok(pipeline) => Ok(Loaded { pipeline, registry }),
@@ -41,9 +41,15 @@ impl Loaded {
         }
     }
 
-    fn engine<'a>(&'a self, workspace: &'a Path, reporter: &'a dyn Reporter) -> Engine<'a> {
+    pub(super) fn engine<'a>(
+        &'a self,
+        workspace: &'a Path,
+        reporter: &'a dyn Reporter,
+    ) -> Engine<'a> {
         Engine {
             jobs: 1,
+            lock_file: pneumo_pipeline::pipeline::lockfile::path(workspace),
+            link: true,
             workspace,
             pipeline: &self.pipeline,
             registry: &self.registry,
@@ -68,7 +74,13 @@ pub fn run(
     let mut engine = loaded.engine(workspace, &reporter);
     engine.jobs = jobs;
     let results = engine.run(&sel)?;
-    for r in &results {
+    print_results(&reporter, &results);
+    Ok(0)
+}
+
+/// One line per stage: what happened to it and how long it took.
+pub fn print_results(reporter: &Terminal, results: &[StageResult]) {
+    for r in results {
         let what = match r.outcome {
             Outcome::Fresh => "fresh, skipped".to_string(),
             Outcome::Restored => format!("restored from cache in {:.2}s", r.seconds),
@@ -76,7 +88,6 @@ pub fn run(
         };
         reporter.info(&format!("{:<12} {what}", r.stage));
     }
-    Ok(0)
 }
 
 pub fn status(workspace: &Path, sel: Selection, json: bool) -> anyhow::Result<i32> {
@@ -128,9 +139,15 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
     };
     let reporter = Terminal::new(false);
     let _lock = RunLock::acquire(workspace, wait, |msg| reporter.info(msg))?;
+    // what experiments recorded stays too
+    let (records, _) = pneumo_pipeline::exp::list(workspace);
+    let keep: Vec<String> = records
+        .iter()
+        .flat_map(|r| r.keys.values().cloned())
+        .collect();
     let (n, bytes) = loaded
         .engine(workspace, &reporter)
-        .clean()
+        .clean(&keep)
         .context("cleaning the cache")?;
     println!(
         "removed {n} cache entr{} ({:.1} MB) not referenced by pipeline.lock",

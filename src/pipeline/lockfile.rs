@@ -52,9 +52,15 @@ pub fn path(workspace: &Path) -> PathBuf {
     workspace.join("pipeline.lock")
 }
 
-/// Reads the lock file. Missing is empty; unreadable is an error the caller may downgrade.
+/// Reads the workspace's lock file. Missing is empty; unreadable is an error the caller may
+/// downgrade.
 pub fn load(workspace: &Path) -> Result<LockFile, String> {
-    let p = path(workspace);
+    load_at(&path(workspace))
+}
+
+/// Reads the lock file at `p` (an experiment's, say).
+pub fn load_at(p: &Path) -> Result<LockFile, String> {
+    let p = p.to_path_buf();
     match fs::read_to_string(&p) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(LockFile {
             schema: CACHE_SCHEMA,
@@ -77,6 +83,10 @@ pub fn load(workspace: &Path) -> Result<LockFile, String> {
 }
 
 pub fn save(workspace: &Path, lock: &LockFile) -> io::Result<()> {
+    save_at(&path(workspace), lock)
+}
+
+pub fn save_at(p: &Path, lock: &LockFile) -> io::Result<()> {
     let yaml = serde_yaml_ng::to_string(lock).map_err(io::Error::other)?;
-    write_atomic(&path(workspace), format!("{HEADER}{yaml}").as_bytes())
+    write_atomic(p, format!("{HEADER}{yaml}").as_bytes())
 }

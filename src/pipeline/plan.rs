@@ -57,7 +57,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn load_lock(&self) -> LockFile {
-        lockfile::load(self.workspace).unwrap_or_else(|e| {
+        lockfile::load_at(&self.lock_file).unwrap_or_else(|e| {
             self.reporter.warn(&format!(
                 "ignoring unreadable lock file ({e}); every stage counts as stale"
             ));
@@ -268,6 +268,9 @@ impl Engine<'_> {
         entry: &Entry,
         hashes: &mut HashCache,
     ) -> Option<String> {
+        if !self.link {
+            return None; // outputs live in the cache only
+        }
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();

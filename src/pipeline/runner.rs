@@ -46,6 +46,12 @@ pub struct StageResult {
 pub struct Engine<'a> {
     /// Stages run at once at most (`run -j`); 0 or 1: one after the other.
     pub jobs: usize,
+    /// The lock file this run reads and records into: the workspace's `pipeline.lock`, or an
+    /// experiment's.
+    pub lock_file: PathBuf,
+    /// Whether outputs appear in the workspace (`build/<stage>` links, command outputs); an
+    /// experiment leaves the workspace as it is and keeps its outputs in the cache only.
+    pub link: bool,
     pub workspace: &'a Path,
     pub pipeline: &'a Pipeline,
     pub registry: &'a Registry,
@@ -220,6 +226,9 @@ impl Engine<'_> {
     /// Makes the workspace show an entry's outputs: a link for built-in stages, file copies
     /// for external commands.
     pub(super) fn materialize(&self, decl: &StageDecl, entry: &Entry) -> anyhow::Result<()> {
+        if !self.link {
+            return Ok(());
+        }
         match &decl.kind {
             StageKind::Builtin(_) => {
                 let out = decl.out.as_deref().unwrap_or_default();
@@ -282,15 +291,22 @@ impl Engine<'_> {
                 runtime: Runtime::read(&entry.out_dir()),
             },
         );
-        lockfile::save(self.workspace, &lock).context("writing pipeline.lock")
+        lockfile::save_at(&self.lock_file, &lock)
+            .with_context(|| format!("writing {}", self.lock_file.display()))
     }
 
     /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
-    pub fn clean(&self) -> anyhow::Result<(usize, u64)> {
+    /// Entries named in `also` (an experiment's) are kept too.
+    pub fn clean(&self, also: &[String]) -> anyhow::Result<(usize, u64)> {
         let cache = Cache::new(self.workspace);
         cache.clear_tmp()?;
         let lock = lockfile::load(self.workspace).map_err(anyhow::Error::msg)?;
-        let keep: Vec<&str> = lock.stages.values().map(|s| s.key.as_str()).collect();
+        let keep: std::collections::BTreeSet<&str> = lock
+            .stages
+            .values()
+            .map(|s| s.key.as_str())
+            .chain(also.iter().map(String::as_str))
+            .collect();
         let (mut n, mut bytes) = (0, 0);
         for d in cache.digests()? {
             if !keep.contains(&d.as_str()) {
