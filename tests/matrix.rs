@@ -85,6 +85,12 @@ fn a_matrix_expands_into_named_members_and_followers_follow_it() {
     assert_eq!(one["roles"], member["roles"]);
     assert_eq!(one["threshold"], member["threshold"]);
     assert_eq!(one["checkpoint"], "ensemble of 1 (mean probability)");
+    let summary = std::fs::read_to_string(ws.path().join("build/ensemble/summary.md")).unwrap();
+    assert!(summary.contains("| mean ± SD (2 members) |"), "{summary}");
+    assert!(
+        summary.contains("| ensemble (mean probability) |"),
+        "{summary}"
+    );
     assert_eq!(
         std::fs::read_to_string(ws.path().join("build/solo/predictions.csv")).unwrap(),
         std::fs::read_to_string(

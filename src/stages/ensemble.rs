@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use super::aggregate;
 use super::choices::{Checkpoint, Combine, Device};
-use super::evaluate::{self, EvaluateParams, METRICS, Threshold, read_predictions};
+use super::evaluate::{self, EvaluateParams, METRICS, Metrics, Threshold, read_predictions};
 use super::predictions::write_predictions;
 use super::split;
-use crate::contract::write_json;
+use crate::contract::{read_json, write_json};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,10 @@ fn d_bootstrap() -> usize {
     2000
 }
 
+/// The members' metrics, their mean ± SD and range, and the ensemble's ([`aggregate`]).
+pub const SUMMARY_JSON: &str = "summary.json";
+pub const SUMMARY_MD: &str = "summary.md";
+
 /// members.json: which evaluate stages were combined, and how.
 pub const MEMBERS: &str = "members.json";
 
@@ -52,7 +57,8 @@ impl TypedStage for Ensemble {
     type Params = EnsembleParams;
     const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "ensemble";
-    const VERSION: u32 = 1;
+    // 2: summary.json / summary.md (members, mean ± SD, range)
+    const VERSION: u32 = 2;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
     const COMBINES: &'static [&'static str] = &["evaluate"];
     const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
@@ -67,7 +73,13 @@ impl TypedStage for Ensemble {
             bail!("stage `{}` combines no evaluate stage", ctx.name);
         }
         let mut per_path: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut member_metrics = Vec::new();
         for m in &members {
+            let path = m.dir.join(METRICS);
+            member_metrics.push((
+                m.name.to_string(),
+                read_json::<Metrics>(&path, "metrics file")?,
+            ));
             let preds = read_predictions(&m.dir)
                 .with_context(|| format!("reading the predictions of `{}`", m.name))?;
             for r in preds {
@@ -110,6 +122,12 @@ impl TypedStage for Ensemble {
                 combine: p.combine,
                 members: members.iter().map(|m| m.name.to_string()).collect(),
             },
+        )?;
+        let summary = aggregate::summarise(&member_metrics, &metrics);
+        write_json(&ctx.out_dir.join(SUMMARY_JSON), &summary)?;
+        fs_err::write(
+            ctx.out_dir.join(SUMMARY_MD),
+            aggregate::markdown(&summary, p.combine.as_str()),
         )?;
         for (role, m) in &metrics.roles {
             let r = &m.report;

@@ -1,5 +1,6 @@
 //! The built-in stage kinds, registered for the engine.
 
+pub mod aggregate;
 pub mod charts;
 pub mod choices;
 pub mod ensemble;
