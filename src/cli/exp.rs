@@ -72,25 +72,20 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
     let results = engine.run(&Selection::default())?;
     print_results(&reporter, &results);
     let lock = lockfile::load_at(&lockfile::path(&dir)).map_err(anyhow::Error::msg)?;
-    let record = ExpRecord {
-        format: exp::FORMAT,
-        name: name.clone(),
-        created: SystemTime::now()
+    let record = ExpRecord::of_run(
+        &name,
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        changes: o.sets,
-        params: pipeline
+        o.sets,
+        pipeline
             .stages
             .iter()
             .map(|s| (s.name.clone(), s.params.clone()))
             .collect(),
-        keys: lock
-            .stages
-            .iter()
-            .map(|(k, s)| (k.clone(), s.key.clone()))
-            .collect(),
-        metrics: exp::metrics_of(workspace, &lock),
-    };
+        workspace,
+        &lock,
+    );
     contract::save(&dir.join(exp::RECORD), &record)?;
     reporter.info(&format!(
         "experiment `{name}` recorded in {}",

@@ -157,25 +157,41 @@ pub fn metrics_of(workspace: &Path, lock: &LockFile) -> BTreeMap<String, f64> {
     out
 }
 
+impl ExpRecord {
+    /// The record of a finished run: its keys from `lock`, metrics from the cache entries
+    /// the lock names, params as given (those of its pipeline.yaml).
+    pub fn of_run(
+        name: &str,
+        created: u64,
+        changes: Vec<String>,
+        params: BTreeMap<String, Value>,
+        workspace: &Path,
+        lock: &LockFile,
+    ) -> ExpRecord {
+        ExpRecord {
+            format: FORMAT,
+            name: name.into(),
+            created,
+            changes,
+            params,
+            keys: lock
+                .stages
+                .iter()
+                .map(|(k, s)| (k.clone(), s.key.clone()))
+                .collect(),
+            metrics: metrics_of(workspace, lock),
+        }
+    }
+}
+
 /// A record of the workspace's last `run` (its pipeline.lock), to compare experiments with.
 pub fn workspace_record(workspace: &Path, lock: &LockFile) -> ExpRecord {
-    ExpRecord {
-        format: FORMAT,
-        name: "workspace".into(),
-        created: 0,
-        changes: Vec::new(),
-        params: lock
-            .stages
-            .iter()
-            .map(|(k, s)| (k.clone(), s.params.clone()))
-            .collect(),
-        keys: lock
-            .stages
-            .iter()
-            .map(|(k, s)| (k.clone(), s.key.clone()))
-            .collect(),
-        metrics: metrics_of(workspace, lock),
-    }
+    let params = lock
+        .stages
+        .iter()
+        .map(|(k, s)| (k.clone(), s.params.clone()))
+        .collect();
+    ExpRecord::of_run("workspace", 0, Vec::new(), params, workspace, lock)
 }
 
 /// Every recorded experiment, oldest first; unreadable records are skipped with their error.
