@@ -344,4 +344,13 @@ fn multi_seed_example_expands_its_matrix() {
         );
     }
     assert!(dag.contains("-> reports/seed=2"), "{dag}");
+    let report = dag.split("report@seed=1 [report]").nth(1).unwrap();
+    assert!(
+        report
+            .split("report@seed=2")
+            .next()
+            .unwrap()
+            .contains("<- ensemble"),
+        "{dag}"
+    );
 }

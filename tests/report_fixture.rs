@@ -50,3 +50,40 @@ fn report_html_has_every_block_and_embeds_what_it_is_given() {
         "every image goes through `embed`"
     );
 }
+
+/// With an ensemble among its upstreams, the report gains a section with every seed, the
+/// mean ± SD, the range and the ensemble, per role; without one (above), it has none.
+#[test]
+fn report_shows_seeds_and_their_ensemble_when_given_one() {
+    use pneumo_pipeline::stages::aggregate::RoleSummary;
+    let mut a = artifacts();
+    assert!(!markdown(&document(&a)).contains("Seeds and their ensemble"));
+    let row = |auc: f64| vec![auc, 0.97, 0.98, 0.95, 0.976, 0.25];
+    a.ensemble = Some(
+        ["val", "test"]
+            .iter()
+            .map(|role| RoleSummary {
+                role: role.to_string(),
+                members: vec![
+                    ("evaluate@seed=0".into(), row(0.996)),
+                    ("evaluate@seed=1".into(), row(0.998)),
+                ],
+                mean: row(0.997),
+                sd: row(0.0014),
+                min: row(0.996),
+                max: row(0.998),
+                ensemble: row(0.9975),
+            })
+            .collect(),
+    );
+    let md = markdown(&document(&a));
+    common::assert_tables_rectangular(&md);
+    assert!(md.contains("## Seeds and their ensemble"), "{md}");
+    assert!(md.contains("| `test` model | ROC AUC |"), "{md}");
+    assert!(md.contains("| evaluate@seed=1 | 0.9980 |"), "{md}");
+    assert!(
+        md.contains("| mean ± SD (2 members) | 0.9970 ± 0.0014 |"),
+        "{md}"
+    );
+    assert!(md.contains("| ensemble | 0.9975 |"), "{md}");
+}

@@ -25,6 +25,7 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     dataset(a, &mut d);
     training(a, &mut d);
     super::results::evaluation(a, &mut d);
+    super::seeds::seeds(a, &mut d);
     super::results::gradcam(a, &mut d);
     super::results::closing(a, &mut d);
     d

@@ -11,6 +11,7 @@ mod document;
 mod format;
 mod render;
 mod results;
+mod seeds;
 
 use fs_err as fs;
 use std::collections::BTreeMap;
@@ -21,7 +22,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::aggregate::RoleSummary;
 use super::charts::{self, ChartFile, read_columns};
+use super::ensemble;
 use super::evaluate::{METRICS, Metrics};
 use super::gradcam::{self, GradcamSummary};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
@@ -62,6 +65,8 @@ pub struct Artifacts {
     pub tool_version: String,
     /// Where the network stages ran (`runtime.json`): train's, then evaluate's.
     pub runtime: Vec<(&'static str, Runtime)>,
+    /// The seeds-and-ensemble tables, when the report also needs an `ensemble` stage.
+    pub ensemble: Option<Vec<RoleSummary>>,
 }
 
 impl Artifacts {
@@ -98,6 +103,15 @@ impl Artifacts {
             config_hash: blake3::hash(config).to_hex()[..16].to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             runtime,
+            ensemble: match dir_of("ensemble") {
+                Ok(dir) if dir.join(ensemble::SUMMARY_JSON).exists() => {
+                    Some(crate::contract::read_json(
+                        &dir.join(ensemble::SUMMARY_JSON),
+                        "ensemble summary",
+                    )?)
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -112,7 +126,8 @@ impl TypedStage for Report {
     // 2: figures on a grid (a lone last figure no longer stretches to full width);
     // 3: the region table's header names its all-zero-maps column; 4: where the
     // network stages ran, and what that means for the digits
-    const VERSION: u32 = 4;
+    // 5: a seeds-and-ensemble section when the report also needs an `ensemble` stage
+    const VERSION: u32 = 5;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",

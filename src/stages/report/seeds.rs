@@ -1,0 +1,62 @@
+//! The report's section on seeds and their ensemble, when the report stage also needs an
+//! `ensemble` stage: every member's headline metrics, mean ± SD, min–max and the ensemble.
+
+use super::Artifacts;
+use super::document::Block;
+use super::format::num;
+use crate::stages::aggregate::COLUMNS;
+
+pub fn seeds(a: &Artifacts, d: &mut Vec<Block>) {
+    use Block::*;
+    let Some(summary) = &a.ensemble else {
+        return;
+    };
+    let members = summary.first().map_or(0, |s| s.members.len());
+    d.push(Heading(2, "Seeds and their ensemble".into()));
+    d.push(Para(format!(
+        "The same recipe was trained {members} times (a matrix of seeds); the ensemble averages the \
+         members' probabilities and chooses its own threshold on validation. Mean ± SD is over the \
+         members (sample SD). The validation rows are where every checkpoint and threshold was chosen; \
+         the test rows were scored once, at those thresholds."
+    )));
+    let f = |v: f64| num(v, 4);
+    for s in summary {
+        let mut header = vec![format!("`{}` model", s.role)];
+        header.extend(COLUMNS.iter().map(|(_, l)| l.to_string()));
+        let mut rows: Vec<Vec<String>> = s
+            .members
+            .iter()
+            .map(|(n, v)| {
+                std::iter::once(n.clone())
+                    .chain(v.iter().map(|x| f(*x)))
+                    .collect()
+            })
+            .collect();
+        rows.push(
+            std::iter::once(format!("mean ± SD ({} members)", s.members.len()))
+                .chain(
+                    s.mean
+                        .iter()
+                        .zip(&s.sd)
+                        .map(|(m, sd)| format!("{} ± {}", f(*m), f(*sd))),
+                )
+                .collect(),
+        );
+        rows.push(
+            std::iter::once("min – max".to_string())
+                .chain(
+                    s.min
+                        .iter()
+                        .zip(&s.max)
+                        .map(|(a, b)| format!("{} – {}", f(*a), f(*b))),
+                )
+                .collect(),
+        );
+        rows.push(
+            std::iter::once("ensemble".to_string())
+                .chain(s.ensemble.iter().map(|x| f(*x)))
+                .collect(),
+        );
+        d.push(Table(header, rows));
+    }
+}
