@@ -8,18 +8,8 @@ use std::fs;
 
 use common::Ws;
 
-const CONFIG: &str = "\
-stages:
-  index:
-    kind: index
-  split:
-    kind: split
-    needs: [index]
-  preprocess:
-    kind: preprocess
-    needs: [index]
-    params: {size: 32}
-  train:
+/// After `common::DATA_32`.
+const CONFIG_REST: &str = "  train:
     kind: train
     needs: [split, preprocess]
     params: {batch_size: 4, eval_every: 1, max_iterations: 2}
@@ -29,6 +19,10 @@ stages:
     params: {bootstrap: 10}
 ";
 
+fn config() -> String {
+    format!("{}{CONFIG_REST}", common::DATA_32)
+}
+
 /// Whether a line of `text` is exactly these cells.
 fn has_row(text: &str, cells: &[&str]) -> bool {
     text.lines()
@@ -37,7 +31,7 @@ fn has_row(text: &str, cells: &[&str]) -> bool {
 
 #[test]
 fn experiments_run_beside_the_workspace_and_compare() {
-    let ws = Ws::generated(CONFIG);
+    let ws = Ws::generated(&config());
     ws.ok(&["run"]);
     let lock_before = fs::read(ws.path().join("pipeline.lock")).unwrap();
     let link_before = fs::read_link(ws.path().join("build/train")).unwrap();
@@ -154,7 +148,7 @@ fn experiments_run_beside_the_workspace_and_compare() {
 /// `exp show` reads one small file per experiment: 100 of them answer well under a second.
 #[test]
 fn exp_show_over_a_hundred_experiments_is_quick() {
-    let ws = Ws::new(CONFIG);
+    let ws = Ws::new(&config());
     let record = |i: usize| {
         serde_json::json!({
             "format": 1, "name": format!("e{i}"), "created": i, "changes": [format!("train.lr={i}")],

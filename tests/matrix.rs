@@ -5,18 +5,8 @@ mod common;
 
 use common::Ws;
 
-const MATRIX: &str = "\
-stages:
-  index:
-    kind: index
-  split:
-    kind: split
-    needs: [index]
-  preprocess:
-    kind: preprocess
-    needs: [index]
-    params: {size: 32}
-  train:
+/// After `common::DATA_32`.
+const MATRIX_REST: &str = "  train:
     kind: train
     needs: [split, preprocess]
     matrix:
@@ -37,9 +27,13 @@ stages:
     params: {bootstrap: 10}
 ";
 
+fn matrix() -> String {
+    format!("{}{MATRIX_REST}", common::DATA_32)
+}
+
 #[test]
 fn a_matrix_expands_into_named_members_and_followers_follow_it() {
-    let ws = Ws::generated(MATRIX);
+    let ws = Ws::generated(&matrix());
     let dag = ws.ok(&["dag"]).stdout();
     for member in [
         "train@seed=0,lr=0.01",
@@ -135,7 +129,7 @@ fn a_matrix_expands_into_named_members_and_followers_follow_it() {
 #[test]
 fn matrix_mistakes_are_reported_in_the_matrix_entry() {
     let ws = Ws::generated(
-        &MATRIX
+        &matrix()
             .replace("lr: [0.01]", "lr: [0.01]\n      unused: [1, 2]")
             .replace("'${item.lr}'", "'${item.rate}'"),
     );
@@ -153,7 +147,7 @@ fn matrix_mistakes_are_reported_in_the_matrix_entry() {
     // located at the matrix's own lines
     assert!(err.contains("pipeline.yaml:17:7"), "{err}");
 
-    let two = MATRIX.replace(
+    let two = matrix().replace(
         "    params: {size: 32}",
         "    matrix: {size: [32, 40]}\n    params: {size: '${item.size}'}",
     );
@@ -170,7 +164,7 @@ fn matrix_mistakes_are_reported_in_the_matrix_entry() {
 
 #[test]
 fn run_j_over_a_matrix_writes_what_a_sequential_run_writes() {
-    let config = MATRIX
+    let config = matrix()
         .replace("seed: [0, 1]", "seed: [0, 1, 2]")
         .replace(
             "    params: {seed: '${item.seed}'",

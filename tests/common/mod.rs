@@ -32,6 +32,20 @@ pub struct Ws {
     pub dir: tempfile::TempDir,
 }
 
+/// Index, split and a 32 px preprocess: the head of a test config (`Ws::generated`).
+pub const DATA_32: &str = "\
+stages:
+  index:
+    kind: index
+  split:
+    kind: split
+    needs: [index]
+  preprocess:
+    kind: preprocess
+    needs: [index]
+    params: {size: 32}
+";
+
 /// Index, split, a 64 px preprocess and a short training on kermany-dev (`Ws::linked`).
 pub const TRAIN_64: &str = "\
 stages:
