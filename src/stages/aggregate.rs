@@ -88,6 +88,33 @@ fn f(v: f64) -> String {
     }
 }
 
+/// One role's rows, a label then a cell per [`COLUMNS`]: every member, mean ± SD, min – max,
+/// and the ensemble under `ensemble_label`.
+pub fn rows(s: &RoleSummary, ensemble_label: &str) -> Vec<Vec<String>> {
+    let row = |label: String, cells: Vec<String>| std::iter::once(label).chain(cells).collect();
+    let pairs = |a: &[f64], b: &[f64], sep: &str| -> Vec<String> {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| format!("{}{sep}{}", f(*x), f(*y)))
+            .collect()
+    };
+    let mut out: Vec<Vec<String>> = s
+        .members
+        .iter()
+        .map(|(name, v)| row(name.clone(), v.iter().map(|x| f(*x)).collect()))
+        .collect();
+    out.push(row(
+        format!("mean ± SD ({} members)", s.members.len()),
+        pairs(&s.mean, &s.sd, " ± "),
+    ));
+    out.push(row("min – max".into(), pairs(&s.min, &s.max, " – ")));
+    out.push(row(
+        ensemble_label.into(),
+        s.ensemble.iter().map(|x| f(*x)).collect(),
+    ));
+    out
+}
+
 /// The tables as Markdown, saying which role chose anything and which was scored once.
 pub fn markdown(summary: &[RoleSummary], combine: &str) -> String {
     let mut md = String::new();
@@ -101,35 +128,9 @@ pub fn markdown(summary: &[RoleSummary], combine: &str) -> String {
         let header: Vec<&str> = COLUMNS.iter().map(|(_, l)| *l).collect();
         let _ = writeln!(md, "| model | {} |", header.join(" | "));
         let _ = writeln!(md, "|---|{}", "---:|".repeat(COLUMNS.len()));
-        let row = |md: &mut String, name: &str, cells: Vec<String>| {
-            let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
-        };
-        for (name, v) in &s.members {
-            row(&mut md, name, v.iter().map(|x| f(*x)).collect());
+        for r in rows(s, &format!("ensemble (mean {combine})")) {
+            let _ = writeln!(md, "| {} |", r.join(" | "));
         }
-        row(
-            &mut md,
-            &format!("mean ± SD ({} members)", s.members.len()),
-            s.mean
-                .iter()
-                .zip(&s.sd)
-                .map(|(m, sd)| format!("{} ± {}", f(*m), f(*sd)))
-                .collect(),
-        );
-        row(
-            &mut md,
-            "min – max",
-            s.min
-                .iter()
-                .zip(&s.max)
-                .map(|(a, b)| format!("{} – {}", f(*a), f(*b)))
-                .collect(),
-        );
-        row(
-            &mut md,
-            &format!("ensemble (mean {combine})"),
-            s.ensemble.iter().map(|x| f(*x)).collect(),
-        );
         md.push('\n');
     }
     md

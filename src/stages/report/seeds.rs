@@ -3,8 +3,7 @@
 
 use super::Artifacts;
 use super::document::Block;
-use super::format::num;
-use crate::stages::aggregate::COLUMNS;
+use crate::stages::aggregate::{self, COLUMNS};
 
 pub fn seeds(a: &Artifacts, d: &mut Vec<Block>) {
     use Block::*;
@@ -19,44 +18,10 @@ pub fn seeds(a: &Artifacts, d: &mut Vec<Block>) {
          members (sample SD). The validation rows are where every checkpoint and threshold was chosen; \
          the test rows were scored once, at those thresholds."
     )));
-    let f = |v: f64| num(v, 4);
     for s in summary {
         let mut header = vec![format!("`{}` model", s.role)];
         header.extend(COLUMNS.iter().map(|(_, l)| l.to_string()));
-        let mut rows: Vec<Vec<String>> = s
-            .members
-            .iter()
-            .map(|(n, v)| {
-                std::iter::once(n.clone())
-                    .chain(v.iter().map(|x| f(*x)))
-                    .collect()
-            })
-            .collect();
-        rows.push(
-            std::iter::once(format!("mean ± SD ({} members)", s.members.len()))
-                .chain(
-                    s.mean
-                        .iter()
-                        .zip(&s.sd)
-                        .map(|(m, sd)| format!("{} ± {}", f(*m), f(*sd))),
-                )
-                .collect(),
-        );
-        rows.push(
-            std::iter::once("min – max".to_string())
-                .chain(
-                    s.min
-                        .iter()
-                        .zip(&s.max)
-                        .map(|(a, b)| format!("{} – {}", f(*a), f(*b))),
-                )
-                .collect(),
-        );
-        rows.push(
-            std::iter::once("ensemble".to_string())
-                .chain(s.ensemble.iter().map(|x| f(*x)))
-                .collect(),
-        );
+        let rows = aggregate::rows(s, "ensemble");
         d.push(Table(header, rows));
     }
 }
