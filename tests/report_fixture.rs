@@ -55,24 +55,36 @@ fn report_html_has_every_block_and_embeds_what_it_is_given() {
 /// mean ± SD, the range and the ensemble, per role; without one (above), it has none.
 #[test]
 fn report_shows_seeds_and_their_ensemble_when_given_one() {
-    use pneumo_pipeline::stages::aggregate::RoleSummary;
+    use pneumo_pipeline::stages::aggregate::{RoleSummary, Row};
     let mut a = artifacts();
     assert!(!markdown(&document(&a)).contains("Seeds and their ensemble"));
     let row = |auc: f64| vec![auc, 0.97, 0.98, 0.95, 0.976, 0.25];
+    let model = |name: &str, auc: f64| Row {
+        name: name.into(),
+        values: row(auc),
+        ci: vec![
+            (auc - 0.002, 1.0),
+            (0.95, 0.98),
+            (0.96, 0.99),
+            (0.92, 0.97),
+            (0.96, 0.98),
+            (f64::NAN, f64::NAN),
+        ],
+    };
     a.ensemble = Some(
         ["val", "test"]
             .iter()
             .map(|role| RoleSummary {
                 role: role.to_string(),
                 members: vec![
-                    ("evaluate@seed=0".into(), row(0.996)),
-                    ("evaluate@seed=1".into(), row(0.998)),
+                    model("evaluate@seed=0", 0.996),
+                    model("evaluate@seed=1", 0.998),
                 ],
                 mean: row(0.997),
                 sd: row(0.0014),
                 min: row(0.996),
                 max: row(0.998),
-                ensemble: row(0.9975),
+                ensemble: model("ensemble", 0.9975),
             })
             .collect(),
     );
@@ -85,5 +97,9 @@ fn report_shows_seeds_and_their_ensemble_when_given_one() {
         md.contains("| mean ± SD (2 members) | 0.9970 ± 0.0014 |"),
         "{md}"
     );
-    assert!(md.contains("| ensemble | 0.9975 |"), "{md}");
+    assert!(
+        md.contains("| ensemble (its 95% interval) | 0.9975 (0.9955–1.0000) |"),
+        "{md}"
+    );
+    assert!(md.contains("images/members-test.png"), "{md}");
 }

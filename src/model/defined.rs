@@ -29,6 +29,20 @@ pub fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
     Ok((lo.unwrap_or(f64::NAN), hi.unwrap_or(f64::NAN)))
 }
 
+/// Reads a list of numbers whose entries may be `null` (NaN).
+pub fn f64s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v = Vec::<Option<f64>>::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// Reads a list of intervals whose ends may be `null` (NaN).
+pub fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(f64, f64)>, D::Error> {
+    let v = Vec::<(Option<f64>, Option<f64>)>::deserialize(d)?;
+    Ok(v.into_iter()
+        .map(|(lo, hi)| (lo.unwrap_or(f64::NAN), hi.unwrap_or(f64::NAN)))
+        .collect())
+}
+
 /// The metrics a confusion matrix leaves undefined, each with why, in report order.
 pub fn reasons(b: &Binary) -> Vec<(&'static str, &'static str)> {
     let (pos, neg) = (b.tp + b.fn_, b.tn + b.fp);

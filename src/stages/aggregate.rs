@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::charts::forest::{Forest, ForestPanel, ForestRow};
 use super::evaluate::Metrics;
+use crate::model::defined;
 
 /// The metrics each row shows, with their labels.
 pub const COLUMNS: [(&str, &str); 6] = [
@@ -18,46 +20,73 @@ pub const COLUMNS: [(&str, &str); 6] = [
     ("threshold", "threshold"),
 ];
 
+/// One model's row: its values in [`COLUMNS`] order and their 95% intervals (NaN where a
+/// column has none: the threshold).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub name: String,
+    #[serde(deserialize_with = "defined::f64s")]
+    pub values: Vec<f64>,
+    #[serde(deserialize_with = "defined::pairs")]
+    pub ci: Vec<(f64, f64)>,
+}
+
 /// One role's table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSummary {
     pub role: String,
-    /// Member name and its values, in [`COLUMNS`] order.
-    pub members: Vec<(String, Vec<f64>)>,
+    pub members: Vec<Row>,
+    #[serde(deserialize_with = "defined::f64s")]
     pub mean: Vec<f64>,
+    /// Sample SD (n - 1); undefined for one member.
+    #[serde(deserialize_with = "defined::f64s")]
     pub sd: Vec<f64>,
+    #[serde(deserialize_with = "defined::f64s")]
     pub min: Vec<f64>,
+    #[serde(deserialize_with = "defined::f64s")]
     pub max: Vec<f64>,
-    pub ensemble: Vec<f64>,
+    pub ensemble: Row,
 }
 
-fn values(m: &Metrics, role: &str) -> Option<Vec<f64>> {
+fn row(name: &str, m: &Metrics, role: &str) -> Option<Row> {
     let r = &m.roles.get(role)?.report;
-    Some(vec![
-        r.roc_auc,
-        r.binary.accuracy,
-        r.binary.recall,
-        r.specificity,
-        r.binary.f1,
-        r.threshold,
-    ])
+    let none = (f64::NAN, f64::NAN);
+    Some(Row {
+        name: name.into(),
+        values: vec![
+            r.roc_auc,
+            r.binary.accuracy,
+            r.binary.recall,
+            r.specificity,
+            r.binary.f1,
+            r.threshold,
+        ],
+        ci: vec![
+            r.ci.roc_auc,
+            r.ci.accuracy,
+            r.ci.recall,
+            r.ci.specificity,
+            r.ci.f1,
+            none,
+        ],
+    })
 }
 
 /// Per role (val, then test), the members' rows and their summary.
 pub fn summarise(members: &[(String, Metrics)], ensemble: &Metrics) -> Vec<RoleSummary> {
     let mut out = Vec::new();
     for role in ["val", "test"] {
-        let rows: Vec<(String, Vec<f64>)> = members
+        let rows: Vec<Row> = members
             .iter()
-            .filter_map(|(n, m)| values(m, role).map(|v| (n.clone(), v)))
+            .filter_map(|(n, m)| row(n, m, role))
             .collect();
-        let Some(ens) = values(ensemble, role) else {
+        let Some(ens) = row("ensemble", ensemble, role) else {
             continue;
         };
         if rows.is_empty() {
             continue;
         }
-        let col = |i: usize| rows.iter().map(|(_, v)| v[i]).collect::<Vec<f64>>();
+        let col = |i: usize| rows.iter().map(|r| r.values[i]).collect::<Vec<f64>>();
         let n = rows.len() as f64;
         let stat = |f: &dyn Fn(&[f64]) -> f64| (0..COLUMNS.len()).map(|i| f(&col(i))).collect();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
@@ -78,6 +107,42 @@ pub fn summarise(members: &[(String, Metrics)], ensemble: &Metrics) -> Vec<RoleS
         });
     }
     out
+}
+
+/// The first four columns as a forest plot: each member with its 95% interval, the
+/// members' mean ± SD, and the ensemble with its interval.
+pub fn forest(s: &RoleSummary, what: &str) -> Forest {
+    use super::charts::forest::{ENSEMBLE, MEAN, MEMBER};
+    let panels = COLUMNS[..4]
+        .iter()
+        .enumerate()
+        .map(|(i, (_, label))| {
+            let one = |r: &Row, color| ForestRow {
+                label: r.name.clone(),
+                value: r.values[i],
+                low: r.ci[i].0,
+                high: r.ci[i].1,
+                color,
+            };
+            let mut rows: Vec<ForestRow> = s.members.iter().map(|r| one(r, MEMBER)).collect();
+            rows.push(ForestRow {
+                label: "members: mean ± SD".into(),
+                value: s.mean[i],
+                low: s.mean[i] - s.sd[i],
+                high: s.mean[i] + s.sd[i],
+                color: MEAN,
+            });
+            rows.push(one(&s.ensemble, ENSEMBLE));
+            ForestPanel {
+                metric: label.to_string(),
+                rows,
+            }
+        })
+        .collect();
+    Forest {
+        title: format!("{} role: {what} (95% intervals)", s.role),
+        panels,
+    }
 }
 
 fn f(v: f64) -> String {
@@ -101,16 +166,28 @@ pub fn rows(s: &RoleSummary, ensemble_label: &str) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = s
         .members
         .iter()
-        .map(|(name, v)| row(name.clone(), v.iter().map(|x| f(*x)).collect()))
+        .map(|r| row(r.name.clone(), r.values.iter().map(|x| f(*x)).collect()))
         .collect();
     out.push(row(
         format!("mean ± SD ({} members)", s.members.len()),
         pairs(&s.mean, &s.sd, " ± "),
     ));
     out.push(row("min – max".into(), pairs(&s.min, &s.max, " – ")));
+    // the ensemble is one model: its own sampling intervals, not a spread over seeds
     out.push(row(
         ensemble_label.into(),
-        s.ensemble.iter().map(|x| f(*x)).collect(),
+        s.ensemble
+            .values
+            .iter()
+            .zip(&s.ensemble.ci)
+            .map(|(x, (lo, hi))| {
+                if lo.is_finite() && hi.is_finite() {
+                    format!("{} ({}–{})", f(*x), f(*lo), f(*hi))
+                } else {
+                    f(*x)
+                }
+            })
+            .collect(),
     ));
     out
 }
@@ -164,5 +241,15 @@ mod tests {
         assert_eq!((s[0].min[0], s[0].max[0]), (0.90, 0.94));
         let md = markdown(&s, "probability");
         insta::assert_snapshot!("aggregate", md);
+        // one panel per headline metric; members, mean ± SD and the ensemble in each
+        let f = forest(&s[1], "scored once");
+        assert_eq!(f.panels.len(), 4);
+        assert!(f.panels.iter().all(|p| p.rows.len() == 5));
+        let mean = &f.panels[0].rows[3];
+        assert!((mean.high - mean.low - 0.04).abs() < 1e-12);
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("members-test.png");
+        crate::stages::charts::forest::save(&f, &png, 1100, 290).unwrap();
+        assert_eq!(image::image_dimensions(&png).unwrap(), (1100, 290));
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::aggregate;
+use super::charts;
 use super::choices::{Checkpoint, Combine, Device};
 use super::evaluate::{self, EvaluateParams, METRICS, Metrics, Threshold, read_predictions};
 use super::predictions::write_predictions;
@@ -42,6 +43,11 @@ fn d_bootstrap() -> usize {
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_MD: &str = "summary.md";
 
+/// The forest plot of one role's members and ensemble: `members-val.png`, `members-test.png`.
+pub fn forest_png(role: &str) -> String {
+    format!("members-{role}.png")
+}
+
 /// members.json: which evaluate stages were combined, and how.
 pub const MEMBERS: &str = "members.json";
 
@@ -58,7 +64,8 @@ impl TypedStage for Ensemble {
     const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "ensemble";
     // 2: summary.json / summary.md (members, mean ± SD, range)
-    const VERSION: u32 = 2;
+    // 3: intervals in the summary, and a forest plot of members and ensemble per role
+    const VERSION: u32 = 3;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
     const COMBINES: &'static [&'static str] = &["evaluate"];
     const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
@@ -129,6 +136,19 @@ impl TypedStage for Ensemble {
             ctx.out_dir.join(SUMMARY_MD),
             aggregate::markdown(&summary, p.combine.as_str()),
         )?;
+        for s in &summary {
+            let what = if s.role == "val" {
+                "where every threshold was chosen"
+            } else {
+                "scored once"
+            };
+            charts::forest::save(
+                &aggregate::forest(s, what),
+                &ctx.out_dir.join(forest_png(&s.role)),
+                1100,
+                120 + 34 * (s.members.len() as u32 + 2),
+            )?;
+        }
         for (role, m) in &metrics.roles {
             let r = &m.report;
             ctx.reporter.info(&format!(

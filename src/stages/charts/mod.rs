@@ -24,6 +24,7 @@ use crate::model::stats;
 use crate::pipeline::stage::{StageContext, TypedStage};
 
 mod draw;
+pub mod forest;
 mod panels;
 pub mod spec;
 

@@ -127,7 +127,8 @@ impl TypedStage for Report {
     // 3: the region table's header names its all-zero-maps column; 4: where the
     // network stages ran, and what that means for the digits
     // 5: a seeds-and-ensemble section when the report also needs an `ensemble` stage
-    const VERSION: u32 = 5;
+    // 6: the ensemble's intervals and the members' forest plots in that section
+    const VERSION: u32 = 6;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",
@@ -165,6 +166,10 @@ impl TypedStage for Report {
         }
         for o in &a.gradcam.overlays {
             files.insert(o.file.clone(), read("gradcam", &o.file)?);
+        }
+        for s in a.ensemble.iter().flatten() {
+            let png = ensemble::forest_png(&s.role);
+            files.insert(png.clone(), read("ensemble", &png)?);
         }
         for (name, bytes) in &files {
             let dest = images.join(name);
