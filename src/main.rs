@@ -42,6 +42,10 @@ enum Command {
         /// `resources: {cpus}`, or every core for training and preprocessing)
         #[arg(long, short = 'j', default_value_t = 1)]
         jobs: usize,
+        /// Where built-in stages run: `local`, or `slurm` (one batch job per stage; default:
+        /// pipeline.yaml's `executor:`, else local)
+        #[arg(long, value_parser = ["local", "slurm"])]
+        executor: Option<String>,
     },
     /// Show each stage as fresh or stale, and why
     Status {
@@ -154,15 +158,19 @@ fn main() -> ExitCode {
             no_wait,
             quiet,
             jobs,
+            executor,
         } => cli::commands::run(
             &ws,
             Selection {
                 targets: stages,
                 force,
             },
-            !no_wait,
-            quiet,
-            jobs,
+            cli::commands::RunOptions {
+                wait: !no_wait,
+                quiet,
+                jobs,
+                executor,
+            },
         ),
         Command::Status { stages, json } => cli::commands::status(
             &ws,

@@ -5,9 +5,11 @@ use std::path::Path;
 use anyhow::Context;
 
 use pneumo_pipeline::contract::job::StageJob;
+use pneumo_pipeline::pipeline::decl::ExecutorKind;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
 use pneumo_pipeline::pipeline::runner::{Engine, Freshness, Outcome, Selection, StageResult};
+use pneumo_pipeline::pipeline::slurm::{self, Slurm};
 use pneumo_pipeline::pipeline::stage::Registry;
 use pneumo_pipeline::pipeline::{self, LoadError, Pipeline};
 use pneumo_pipeline::pipeline::{dag, exec};
@@ -22,6 +24,8 @@ pub const EXIT_CONFIG: i32 = 2;
 pub(super) struct Loaded {
     pipeline: Pipeline,
     registry: Registry,
+    /// Set when built-in stages run as Slurm jobs ([`Loaded::executor`]).
+    slurm: Option<Slurm>,
 }
 
 impl Loaded {
@@ -29,7 +33,11 @@ impl Loaded {
     pub(super) fn open(workspace: &Path) -> Result<Loaded, i32> {
         let registry = stages::registry();
         match pipeline::load(workspace, &registry) {
-            Ok(pipeline) => Ok(Loaded { pipeline, registry }),
+            Ok(pipeline) => Ok(Loaded {
+                pipeline,
+                registry,
+                slurm: None,
+            }),
             Err(LoadError::Config(errors)) => {
                 eprintln!("{errors}");
                 Err(EXIT_CONFIG)
@@ -54,25 +62,54 @@ impl Loaded {
             pipeline: &self.pipeline,
             registry: &self.registry,
             reporter,
+            slurm: self.slurm.as_ref(),
         }
+    }
+
+    /// Chooses where built-in stages run: `choice` (`run --executor`), else pipeline.yaml's
+    /// `executor:`. For Slurm, Ctrl-C cancels the jobs this run waits for.
+    pub(super) fn executor(&mut self, choice: Option<&str>) -> anyhow::Result<()> {
+        let kind = match choice {
+            Some("slurm") => ExecutorKind::Slurm,
+            Some(_) => ExecutorKind::Local,
+            None => self.pipeline.executor.kind,
+        };
+        if kind == ExecutorKind::Slurm {
+            self.slurm = Some(Slurm::new(&self.pipeline.executor)?);
+            // a second handler (an experiment after a run in one process) is refused; the
+            // first one already does this
+            let _ = ctrlc::set_handler(|| {
+                let ids = slurm::cancel_all();
+                if !ids.is_empty() {
+                    eprintln!("interrupted: cancelled Slurm jobs {}", ids.join(", "));
+                }
+                std::process::exit(130);
+            });
+        }
+        Ok(())
     }
 }
 
-pub fn run(
-    workspace: &Path,
-    sel: Selection,
-    wait: bool,
-    quiet: bool,
-    jobs: usize,
-) -> anyhow::Result<i32> {
-    let loaded = match Loaded::open(workspace) {
+/// How `run` runs.
+pub struct RunOptions {
+    /// Wait for another run holding the workspace (else fail).
+    pub wait: bool,
+    pub quiet: bool,
+    pub jobs: usize,
+    /// `local` or `slurm`; `None`: pipeline.yaml's choice.
+    pub executor: Option<String>,
+}
+
+pub fn run(workspace: &Path, sel: Selection, o: RunOptions) -> anyhow::Result<i32> {
+    let mut loaded = match Loaded::open(workspace) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let reporter = Terminal::new(quiet);
-    let _lock = RunLock::acquire(workspace, wait, |msg| reporter.info(msg))?;
+    loaded.executor(o.executor.as_deref())?;
+    let reporter = Terminal::new(o.quiet);
+    let _lock = RunLock::acquire(workspace, o.wait, |msg| reporter.info(msg))?;
     let mut engine = loaded.engine(workspace, &reporter);
-    engine.jobs = jobs;
+    engine.jobs = o.jobs;
     let results = engine.run(&sel)?;
     print_results(&reporter, &results);
     Ok(0)
@@ -101,13 +138,29 @@ pub fn status(workspace: &Path, sel: Selection, json: bool) -> anyhow::Result<i3
         println!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(0);
     }
+    // jobs a Slurm run submitted (this one's or a killed driver's), when there are any
+    let queue: Vec<slurm::QueuedJob> = if workspace.join(slurm::DIR).is_dir() {
+        slurm::queue::list()
+            .map(|q| q.into_values().collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for p in &plan {
         let (state, why) = match &p.freshness {
             Freshness::Fresh => ("fresh", &[][..]),
             Freshness::Cached { why } => ("stale, in cache (restored without running)", &why[..]),
             Freshness::Stale { why } => ("stale", &why[..]),
         };
-        println!("{:<12} {state}", p.stage);
+        match slurm::queued(workspace, &p.key, &queue).filter(|j| j.is_active()) {
+            Some(j) => println!(
+                "{:<12} {state}; Slurm job {} is {}",
+                p.stage,
+                j.id,
+                j.state.to_lowercase()
+            ),
+            None => println!("{:<12} {state}", p.stage),
+        }
         for w in why {
             println!("{:<12}   - {w}", "");
         }

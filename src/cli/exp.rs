@@ -7,10 +7,12 @@ use anyhow::{Context, bail};
 
 use pneumo_pipeline::contract;
 use pneumo_pipeline::exp::{self, ExpRecord, table};
+use pneumo_pipeline::pipeline::decl::ExecutorKind;
 use pneumo_pipeline::pipeline::lockfile;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
 use pneumo_pipeline::pipeline::runner::{Engine, Selection};
+use pneumo_pipeline::pipeline::slurm::Slurm;
 use pneumo_pipeline::pipeline::validate;
 use pneumo_pipeline::stages;
 
@@ -60,6 +62,11 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
     )?;
     let reporter = Terminal::new(o.quiet);
     let _lock = RunLock::acquire(workspace, o.wait, |msg| reporter.info(msg))?;
+    // pipeline.yaml's executor: members of an experiment fan out as Slurm jobs there too
+    let slurm = match pipeline.executor.kind {
+        ExecutorKind::Slurm => Some(Slurm::new(&pipeline.executor)?),
+        ExecutorKind::Local => None,
+    };
     let engine = Engine {
         jobs: o.jobs,
         lock_file: lockfile::path(&dir),
@@ -68,6 +75,7 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         pipeline: &pipeline,
         registry: &registry,
         reporter: &reporter,
+        slurm: slurm.as_ref(),
     };
     let results = engine.run(&Selection::default())?;
     print_results(&reporter, &results);

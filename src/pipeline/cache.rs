@@ -57,6 +57,12 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// A folder made elsewhere (a cluster job's), `out/` inside it, to be committed as if
+    /// [`Cache::begin`] had made it. It must be on the cache's filesystem (it is renamed).
+    pub fn adopt(dir: PathBuf) -> Pending {
+        Pending { dir }
+    }
+
     pub fn out_dir(&self) -> PathBuf {
         self.dir.join("out")
     }

@@ -10,6 +10,34 @@ pub struct RawPipeline {
     /// Stage name -> stage, in declaration order. Kept as YAML so that each stage can be
     /// checked on its own and every stage's problems reported in one pass.
     pub stages: serde_yaml_ng::Mapping,
+    /// Where stages run: `local` (default) or `slurm`, with defaults for every stage.
+    pub executor: Option<RawExecutor>,
+    /// The shared cache: `{remote: URL}`.
+    pub cache: Option<RawCache>,
+}
+
+/// `executor:` of the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExecutor {
+    /// `local` or `slurm`.
+    pub kind: String,
+    /// Seconds between two looks at the queue (Slurm; default 5).
+    pub poll: Option<f64>,
+    /// Defaults for every stage's `resources:`.
+    pub resources: Option<RawResources>,
+    /// More `sbatch` arguments, as written (`--account=x`, `--qos=y`).
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+}
+
+/// `cache:` of the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// `file:///path`, `s3://bucket/prefix`, ...: entries are pushed after each run and pulled
+    /// before running a stage whose key is not in the local cache.
+    pub remote: Option<String>,
 }
 
 /// One stage as written.
@@ -48,4 +76,12 @@ pub struct RawStage {
 pub struct RawResources {
     /// Cores: the stage's threads (libtorch's, rayon's), and what `run -j` reserves for it.
     pub cpus: Option<usize>,
+    /// Memory a cluster job asks for, in Slurm's spelling (`8G`, `500M`).
+    pub mem: Option<String>,
+    /// GPUs a cluster job asks for (torch stages with `device: cuda` default to one).
+    pub gpus: Option<u32>,
+    /// Wall-time limit of a cluster job (`HH:MM:SS`, `D-HH:MM:SS` or minutes).
+    pub time: Option<String>,
+    /// Cluster partition.
+    pub partition: Option<String>,
 }

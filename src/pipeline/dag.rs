@@ -182,7 +182,7 @@ mod tests {
             needs,
             inputs: vec![],
             out: None,
-            cpus: None,
+            resources: Default::default(),
             desc: None,
         }
     }

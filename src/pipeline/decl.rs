@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a stage is.
@@ -36,8 +37,8 @@ pub struct StageDecl {
     pub inputs: Vec<String>,
     /// Workspace-relative folder a built-in stage's output is linked at.
     pub out: Option<String>,
-    /// Cores it runs on (`resources: {cpus}`); `None`: its kind's default.
-    pub cpus: Option<usize>,
+    /// What it occupies (`resources:`; `cpus: None`: its kind's default).
+    pub resources: Resources,
     pub desc: Option<String>,
 }
 
@@ -51,10 +52,68 @@ impl StageDecl {
     }
 }
 
+/// `resources:` of a stage, the executor's defaults filled in. Not part of any key: where a
+/// stage runs does not change what it computes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Cores: the stage's threads, what `run -j` reserves, what a cluster job asks for.
+    pub cpus: Option<usize>,
+    pub mem: Option<String>,
+    pub gpus: Option<u32>,
+    pub time: Option<String>,
+    pub partition: Option<String>,
+}
+
+impl Resources {
+    /// `self`, with what it leaves unset taken from `defaults`.
+    pub fn or(self, defaults: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(defaults.cpus),
+            mem: self.mem.or_else(|| defaults.mem.clone()),
+            gpus: self.gpus.or(defaults.gpus),
+            time: self.time.or_else(|| defaults.time.clone()),
+            partition: self.partition.or_else(|| defaults.partition.clone()),
+        }
+    }
+}
+
+/// Where the stages of a run execute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// In this process (built-in stages) and its children (commands, the torch worker).
+    #[default]
+    Local,
+    /// One Slurm job per stage run (`slurm/`).
+    Slurm,
+}
+
+/// `executor:` of pipeline.yaml, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executor {
+    pub kind: ExecutorKind,
+    /// Seconds between looks at the queue.
+    pub poll: f64,
+    pub sbatch_args: Vec<String>,
+}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Executor {
+            kind: ExecutorKind::Local,
+            poll: 5.0,
+            sbatch_args: Vec::new(),
+        }
+    }
+}
+
 /// A checked pipeline, stages in declaration order.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub stages: Vec<StageDecl>,
+    pub executor: Executor,
+    /// The remote cache's URL (`cache: {remote}`).
+    pub remote: Option<String>,
     /// Stage name -> index in `stages` (a lookup per stage, not a scan: 100k stages plan in
     /// about a second).
     index: BTreeMap<String, usize>,
@@ -67,7 +126,12 @@ impl Pipeline {
             .enumerate()
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
-        Pipeline { stages, index }
+        Pipeline {
+            stages,
+            index,
+            executor: Executor::default(),
+            remote: None,
+        }
     }
 
     pub fn stage(&self, name: &str) -> Option<&StageDecl> {

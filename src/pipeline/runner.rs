@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::atomic::{temp_sibling, write_atomic};
-use super::cache::{Cache, Entry, Lookup};
+use super::cache::{Cache, Entry, Lookup, Pending};
 use super::cmd;
 use super::confine;
 use super::decl::{Pipeline, StageDecl, StageKind};
@@ -21,6 +21,7 @@ use super::key::CACHE_SCHEMA;
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::report::Reporter;
 use super::runtime::Runtime;
+use super::slurm::{self, Slurm};
 use super::stage::Registry;
 use super::verify;
 use crate::contract::job::{self, JobUpstream, StageJob};
@@ -56,6 +57,8 @@ pub struct Engine<'a> {
     pub pipeline: &'a Pipeline,
     pub registry: &'a Registry,
     pub reporter: &'a dyn Reporter,
+    /// Built-in stages run as Slurm jobs when set; in this process otherwise.
+    pub slurm: Option<&'a Slurm>,
 }
 
 impl Engine<'_> {
@@ -98,20 +101,32 @@ impl Engine<'_> {
         entries: &BTreeMap<String, PathBuf>,
         lock: &Mutex<LockFile>,
     ) -> anyhow::Result<()> {
-        let pending = cache.begin(&p.key)?;
-        let out_dir = pending.out_dir();
         // survives a killed run (unlike out_dir), so a stage can resume; keyed like the run
         let scratch = self.workspace.join(".pneumo/scratch").join(&p.key);
-        match &decl.kind {
-            StageKind::Builtin(kind) => {
-                let job = self.job(decl, kind, p, &out_dir, &scratch, entries)?;
-                let path = StageJob::path(self.workspace, &p.key);
-                job.write(&path)?;
-                exec::run_job(&job, self.registry, self.reporter)
-                    .with_context(|| format!("stage `{}` failed", decl.name))?;
-            }
+        let mut slurm_dir = None;
+        let pending = match &decl.kind {
+            StageKind::Builtin(kind) => match self.slurm {
+                None => {
+                    let pending = cache.begin(&p.key)?;
+                    let job = self.job(decl, kind, p, &pending.out_dir(), &scratch, entries)?;
+                    job.write(&StageJob::path(self.workspace, &p.key))?;
+                    exec::run_job(&job, self.registry, self.reporter)
+                        .with_context(|| format!("stage `{}` failed", decl.name))?;
+                    pending
+                }
+                Some(slurm) => {
+                    let dir = slurm::RunDir::new(self.workspace, &p.key);
+                    let job = self.job(decl, kind, p, &dir.run().join("out"), &scratch, entries)?;
+                    job.write(&StageJob::path(self.workspace, &p.key))?;
+                    slurm.run(&job, decl, &dir, self.reporter)?;
+                    let pending = Pending::adopt(dir.run());
+                    slurm_dir = Some(dir);
+                    pending
+                }
+            },
             StageKind::Cmd { cmd, outs } => {
-                match cmd::run(self.workspace, decl, cmd, outs, &out_dir, entries) {
+                let pending = cache.begin(&p.key)?;
+                match cmd::run(self.workspace, decl, cmd, outs, &pending.out_dir(), entries) {
                     Ok(undeclared) => {
                         for f in undeclared {
                             self.reporter.warn(&format!(
@@ -125,12 +140,16 @@ impl Engine<'_> {
                         return Err(e);
                     }
                 }
+                pending
             }
-        }
+        };
         let entry = cache
             .commit(pending, &decl.name, &p.full_key)
             .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
         self.materialize(decl, &entry)?;
+        if let Some(dir) = slurm_dir {
+            let _ = remove_path(dir.path());
+        }
         if let Err(e) = remove_path(&scratch) {
             self.reporter
                 .warn(&format!("could not remove {}: {e:#}", scratch.display()));
@@ -175,7 +194,7 @@ impl Engine<'_> {
             upstreams,
             out_dir: std::path::absolute(out_dir)?,
             scratch_dir: std::path::absolute(scratch)?,
-            threads: decl.cpus,
+            threads: decl.resources.cpus,
             quiet: self.reporter.is_quiet(),
         })
     }

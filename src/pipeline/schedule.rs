@@ -17,6 +17,9 @@ use super::lockfile::LockFile;
 use super::plan::{Freshness, Planned};
 use super::runner::{Engine, Outcome, StageResult};
 
+/// Jobs in flight at most on Slurm without `-j`.
+pub const SLURM_JOBS: usize = 64;
+
 /// The cores this machine offers.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -32,7 +35,7 @@ impl Engine<'_> {
             }
             _ => 1,
         };
-        decl.cpus.unwrap_or(default).min(all)
+        decl.resources.cpus.unwrap_or(default).min(all)
     }
 
     pub(super) fn run_plan(
@@ -46,7 +49,12 @@ impl Engine<'_> {
             .map(|p| (p.stage.clone(), cache.entry_dir(&p.key).join("out")))
             .collect();
         let planned: BTreeSet<&str> = plan.iter().map(|p| p.stage.as_str()).collect();
-        let (jobs, all) = (self.jobs.max(1), cores());
+        // on a cluster the scheduler shares the nodes: `-j` only caps the jobs in flight
+        let (jobs, all) = match self.slurm {
+            None => (self.jobs.max(1), cores()),
+            Some(_) if self.jobs > 1 => (self.jobs, usize::MAX),
+            Some(_) => (SLURM_JOBS, usize::MAX),
+        };
         let mut results: Vec<Option<StageResult>> = vec![None; plan.len()];
         let mut pending: Vec<usize> = (0..plan.len()).collect();
         let mut done: BTreeSet<&str> = BTreeSet::new();
@@ -103,7 +111,7 @@ impl Engine<'_> {
                         continue;
                     }
                     let cost = self.cost(decl);
-                    if running > 0 && (running >= jobs || used + cost > all) {
+                    if running > 0 && (running >= jobs || used.saturating_add(cost) > all) {
                         i += 1; // a later stage may fit in what is left
                         continue;
                     }

@@ -6,9 +6,10 @@ use std::path::Path;
 use serde_json::Value;
 
 mod graph;
+mod settings;
 
 use super::config::{RawPipeline, RawStage};
-use super::decl::{Pipeline, StageDecl, StageKind};
+use super::decl::{Pipeline, Resources, StageDecl, StageKind};
 use super::error::{ConfigError, ConfigErrors};
 use super::expand::expand;
 use super::locate::{Pos, locate};
@@ -40,10 +41,25 @@ pub fn parse(src: &str, file: &Path, registry: &Registry) -> Result<Pipeline, Co
         registry,
         errors: Vec::new(),
         bases: BTreeMap::new(),
+        defaults: Resources::default(),
     };
+    let executor = v.executor(raw.executor.as_ref());
+    let remote = raw.cache.as_ref().and_then(|c| c.remote.clone());
+    if let Some(url) = &remote
+        && let Err(why) = crate::pipeline::remote::check_url(url)
+    {
+        v.error(
+            &["cache", "remote"],
+            format!("invalid remote `{url}`: {why}"),
+            "a remote cache is `file:///absolute/path` or `s3://bucket/prefix`",
+        );
+    }
     let stages = v.stages(raw);
     if v.errors.is_empty() {
-        Ok(Pipeline::new(stages))
+        let mut p = Pipeline::new(stages);
+        p.executor = executor;
+        p.remote = remote;
+        Ok(p)
     } else {
         Err(fail(v.errors))
     }
@@ -55,6 +71,8 @@ struct Validator<'a> {
     errors: Vec<ConfigError>,
     /// Matrix member -> the stage it was written as (where its problems are located).
     bases: BTreeMap<String, String>,
+    /// The executor's `resources:`, under every stage's own.
+    defaults: Resources,
 }
 
 impl Validator<'_> {
@@ -279,14 +297,8 @@ impl Validator<'_> {
             StageKind::Builtin(_) => Some(raw.out.clone().unwrap_or(format!("build/{name}"))),
             StageKind::Cmd { .. } => None,
         };
-        let cpus = raw.resources.as_ref().and_then(|r| r.cpus);
-        if cpus == Some(0) {
-            self.error(
-                &["stages", name, "resources", "cpus"],
-                "invalid value `0` for `cpus`",
-                "a stage needs at least one core",
-            );
-        }
+        let resources = self.resources(raw.resources.as_ref(), &["stages", name, "resources"]);
+        let resources = resources.or(&self.defaults);
         let decl = StageDecl {
             name: name.to_string(),
             kind,
@@ -294,7 +306,7 @@ impl Validator<'_> {
             needs: raw.needs,
             inputs,
             out,
-            cpus,
+            resources,
             desc: raw.desc,
         };
         for path in decl.written_paths() {
