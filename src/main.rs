@@ -46,6 +46,10 @@ enum Command {
         /// pipeline.yaml's `executor:`, else local)
         #[arg(long, value_parser = ["local", "slurm"])]
         executor: Option<String>,
+        /// A remote cache to pull from and push to (`file:///path`, `s3://bucket/prefix`;
+        /// default: pipeline.yaml's `cache: {remote}`)
+        #[arg(long)]
+        remote: Option<String>,
     },
     /// Show each stage as fresh or stale, and why
     Status {
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
             quiet,
             jobs,
             executor,
+            remote,
         } => cli::commands::run(
             &ws,
             Selection {
@@ -170,6 +175,7 @@ fn main() -> ExitCode {
                 quiet,
                 jobs,
                 executor,
+                remote,
             },
         ),
         Command::Status { stages, json } => cli::commands::status(

@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use pneumo_pipeline::contract::job::StageJob;
 use pneumo_pipeline::pipeline::decl::ExecutorKind;
+use pneumo_pipeline::pipeline::remote::Remote;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
 use pneumo_pipeline::pipeline::runner::{Engine, Freshness, Outcome, Selection, StageResult};
@@ -26,6 +27,8 @@ pub(super) struct Loaded {
     registry: Registry,
     /// Set when built-in stages run as Slurm jobs ([`Loaded::executor`]).
     slurm: Option<Slurm>,
+    /// The shared cache ([`Loaded::remote`]).
+    remote: Option<Remote>,
 }
 
 impl Loaded {
@@ -37,6 +40,7 @@ impl Loaded {
                 pipeline,
                 registry,
                 slurm: None,
+                remote: None,
             }),
             Err(LoadError::Config(errors)) => {
                 eprintln!("{errors}");
@@ -63,7 +67,16 @@ impl Loaded {
             registry: &self.registry,
             reporter,
             slurm: self.slurm.as_ref(),
+            remote: self.remote.as_ref(),
         }
+    }
+
+    /// Opens the remote cache: `url` (`run --remote`), else pipeline.yaml's `cache: {remote}`.
+    pub(super) fn remote(&mut self, url: Option<&str>) -> anyhow::Result<()> {
+        if let Some(url) = url.or(self.pipeline.remote.as_deref()) {
+            self.remote = Some(Remote::open(url)?);
+        }
+        Ok(())
     }
 
     /// Chooses where built-in stages run: `choice` (`run --executor`), else pipeline.yaml's
@@ -98,6 +111,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// `local` or `slurm`; `None`: pipeline.yaml's choice.
     pub executor: Option<String>,
+    /// The remote cache's URL; `None`: pipeline.yaml's `cache: {remote}`, if any.
+    pub remote: Option<String>,
 }
 
 pub fn run(workspace: &Path, sel: Selection, o: RunOptions) -> anyhow::Result<i32> {
@@ -106,6 +121,7 @@ pub fn run(workspace: &Path, sel: Selection, o: RunOptions) -> anyhow::Result<i3
         Err(code) => return Ok(code),
     };
     loaded.executor(o.executor.as_deref())?;
+    loaded.remote(o.remote.as_deref())?;
     let reporter = Terminal::new(o.quiet);
     let _lock = RunLock::acquire(workspace, o.wait, |msg| reporter.info(msg))?;
     let mut engine = loaded.engine(workspace, &reporter);
@@ -121,6 +137,7 @@ pub fn print_results(reporter: &Terminal, results: &[StageResult]) {
         let what = match r.outcome {
             Outcome::Fresh => "fresh, skipped".to_string(),
             Outcome::Restored => format!("restored from cache in {:.2}s", r.seconds),
+            Outcome::Pulled => format!("pulled from the remote cache in {:.2}s", r.seconds),
             Outcome::Ran => format!("ran in {:.2}s", r.seconds),
         };
         reporter.info(&format!("{:<12} {what}", r.stage));

@@ -9,6 +9,7 @@ use pneumo_pipeline::contract;
 use pneumo_pipeline::exp::{self, ExpRecord, table};
 use pneumo_pipeline::pipeline::decl::ExecutorKind;
 use pneumo_pipeline::pipeline::lockfile;
+use pneumo_pipeline::pipeline::remote::Remote;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
 use pneumo_pipeline::pipeline::runner::{Engine, Selection};
@@ -67,6 +68,7 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         ExecutorKind::Slurm => Some(Slurm::new(&pipeline.executor)?),
         ExecutorKind::Local => None,
     };
+    let remote = pipeline.remote.as_deref().map(Remote::open).transpose()?;
     let engine = Engine {
         jobs: o.jobs,
         lock_file: lockfile::path(&dir),
@@ -76,6 +78,7 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         registry: &registry,
         reporter: &reporter,
         slurm: slurm.as_ref(),
+        remote: remote.as_ref(),
     };
     let results = engine.run(&Selection::default())?;
     print_results(&reporter, &results);

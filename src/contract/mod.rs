@@ -10,6 +10,7 @@
 //! | `model.json` | [`card::ModelCard`] | the worker (train), evaluate | evaluate, report, `predict` |
 //! | train's `summary.json` | [`summary::TrainSummary`] | the worker | train, charts, report |
 //! | train's `history.csv` | [`summary::Evaluation`] rows | the worker | charts, report |
+//! | a remote cache's `entries/<key>.json` | [`remote::RemoteEntry`] | `run` after a stage ran | `run` before running a stage |
 //!
 //! Each JSON file carries a `format` number: a reader refuses a newer format by name
 //! instead of misreading it.
@@ -17,6 +18,7 @@
 pub mod card;
 pub mod event;
 pub mod job;
+pub mod remote;
 pub mod scores;
 pub mod summary;
 pub mod task;

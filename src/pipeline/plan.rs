@@ -13,6 +13,9 @@ use super::dag;
 use super::decl::{StageDecl, StageKind};
 use super::inputs::{HashCache, InputError, InputSet};
 use super::key::{CACHE_SCHEMA, StageKey};
+
+/// Why a stage runs under `--force` (it is then neither restored nor pulled).
+pub const FORCED: &str = "forced (--force)";
 use super::lockfile::{self, LockFile, LockedStage};
 use super::runner::Engine;
 
@@ -155,7 +158,7 @@ impl Engine<'_> {
             let forced = sel.force && (sel.targets.is_empty() || sel.targets.contains(&decl.name));
             let freshness = if forced {
                 Freshness::Stale {
-                    why: vec!["forced (--force)".into()],
+                    why: vec![FORCED.into()],
                 }
             } else {
                 self.freshness(

@@ -19,6 +19,7 @@ use super::exec;
 use super::inputs::HashCache;
 use super::key::CACHE_SCHEMA;
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
+use super::remote::Remote;
 use super::report::Reporter;
 use super::runtime::Runtime;
 use super::slurm::{self, Slurm};
@@ -34,6 +35,8 @@ pub use super::plan::{Freshness, Planned, Selection};
 pub enum Outcome {
     Fresh,
     Restored,
+    /// Fetched from the remote cache.
+    Pulled,
     Ran,
 }
 
@@ -59,6 +62,8 @@ pub struct Engine<'a> {
     pub reporter: &'a dyn Reporter,
     /// Built-in stages run as Slurm jobs when set; in this process otherwise.
     pub slurm: Option<&'a Slurm>,
+    /// The shared cache: entries are pulled before running and pushed after.
+    pub remote: Option<&'a Remote>,
 }
 
 impl Engine<'_> {
@@ -147,6 +152,23 @@ impl Engine<'_> {
             .commit(pending, &decl.name, &p.full_key)
             .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
         self.materialize(decl, &entry)?;
+        if let Some(remote) = self.remote {
+            match remote.push(&entry, &p.full_key) {
+                Ok(pushed) if pushed.entry => self.reporter.info(&format!(
+                    "{}: pushed to {} ({} new objects, {} bytes)",
+                    decl.name,
+                    remote.url(),
+                    pushed.objects,
+                    pushed.bytes
+                )),
+                Ok(_) => {}
+                // the run itself succeeded: a remote that is down costs sharing, not the result
+                Err(e) => self.reporter.warn(&format!(
+                    "could not push `{}` to the remote cache: {e:#}",
+                    decl.name
+                )),
+            }
+        }
         if let Some(dir) = slurm_dir {
             let _ = remove_path(dir.path());
         }

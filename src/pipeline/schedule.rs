@@ -14,7 +14,7 @@ use anyhow::Context;
 use super::cache::{Cache, Lookup};
 use super::decl::{StageDecl, StageKind};
 use super::lockfile::LockFile;
-use super::plan::{Freshness, Planned};
+use super::plan::{FORCED, Freshness, Planned};
 use super::runner::{Engine, Outcome, StageResult};
 
 /// Jobs in flight at most on Slurm without `-j`.
@@ -36,6 +36,35 @@ impl Engine<'_> {
             _ => 1,
         };
         decl.resources.cpus.unwrap_or(default).min(all)
+    }
+
+    /// Fetches `p`'s entry from the remote cache, if there is one and it has it; a remote
+    /// that fails or holds a damaged entry is a warning, and the stage runs.
+    fn pull(
+        &self,
+        decl: &StageDecl,
+        p: &Planned,
+        cache: &Cache,
+        lock: &Mutex<LockFile>,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let Some(remote) = self.remote else {
+            return Ok(None);
+        };
+        match remote.pull(&p.key, cache) {
+            Ok(Some(entry)) => {
+                self.materialize(decl, &entry)?;
+                self.record(lock, decl, p, &entry)?;
+                Ok(Some(Outcome::Pulled))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.reporter.warn(&format!(
+                    "could not pull `{}` from the remote cache ({e:#}); running it",
+                    p.stage
+                ));
+                Ok(None)
+            }
+        }
     }
 
     pub(super) fn run_plan(
@@ -99,6 +128,11 @@ impl Engine<'_> {
                             Lookup::Miss => None,
                         },
                         Freshness::Stale { .. } => None,
+                    };
+                    let forced = matches!(&p.freshness, Freshness::Stale { why } if why.iter().any(|w| w == FORCED));
+                    let quick = match quick {
+                        None if !forced => self.pull(decl, p, cache, lock)?,
+                        q => q,
                     };
                     if let Some(outcome) = quick {
                         results[idx] = Some(StageResult {
