@@ -33,7 +33,7 @@ pub fn parse(src: &str, file: &Path, registry: &Registry) -> Result<Pipeline, Co
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         fail(vec![ConfigError::new(pos, msg).hint(
-            "pipeline.yaml holds one `stages:` map of stage name -> stage",
+            "pipeline.yaml holds a `stages:` map of stage name -> stage, and optionally `executor:` and `cache:`",
         )])
     })?;
     let mut v = Validator {
