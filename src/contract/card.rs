@@ -38,6 +38,10 @@ pub struct ModelCard {
     /// How evaluate chose `threshold` (absent on train's card: the params' threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_rule: Option<String>,
+    /// The recalibration evaluate fitted on validation; `threshold` is on its scale, and
+    /// `predict` applies it before comparing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::model::recalibrate::Calibrator>,
     pub input_side: i64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
@@ -159,6 +163,11 @@ mod tests {
             params: serde_json::from_value(serde_json::json!({"seed": 3})).unwrap(),
             threshold: 0.25,
             threshold_rule: Some("youden".into()),
+            calibration: Some(crate::model::recalibrate::Calibrator {
+                method: crate::model::recalibrate::Method::Platt,
+                a: 0.5,
+                b: -1.0,
+            }),
             input_side: 128,
             mean: [0.5; 3],
             std: [0.25; 3],

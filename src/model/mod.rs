@@ -8,4 +8,5 @@ pub mod explain;
 pub mod metrics;
 pub mod pickle;
 pub mod pth;
+pub mod recalibrate;
 pub mod stats;

@@ -178,6 +178,14 @@ pub enum ThresholdRule {
     Youden,
     /// The highest threshold whose sensitivity reaches the target (the most specific such one).
     Sensitivity(f64),
+    /// The Bayes decision for these costs: positive when `p c_fn > (1 - p) c_fp`, the odds
+    /// shifted from the labels' prevalence to `prior` when one is given. Not read off the
+    /// scores at all: the threshold is arithmetic on the costs and priors.
+    Cost {
+        fn_cost: f64,
+        fp_cost: f64,
+        prior: Option<f64>,
+    },
 }
 
 /// The threshold `rule` picks on (`probs`, `labels`).
@@ -196,6 +204,16 @@ pub fn choose_threshold(rule: &ThresholdRule, probs: &[f32], labels: &[f32]) -> 
                     if j > best.1 + 1e-12 { (t, j) } else { best }
                 })
                 .0
+        }
+        ThresholdRule::Cost {
+            fn_cost,
+            fp_cost,
+            prior,
+        } => {
+            let odds = |x: f64| x / (1.0 - x);
+            let shift = prior.map_or(1.0, |pi| odds(p / (p + n)) / odds(pi));
+            let t = fp_cost / fn_cost * shift;
+            t / (1.0 + t)
         }
         ThresholdRule::Sensitivity(target) => points
             .iter()

@@ -15,6 +15,7 @@ use super::evaluate::{self, EvaluateParams, METRICS, Metrics, Threshold, read_pr
 use super::predictions::write_predictions;
 use super::split;
 use crate::contract::{read_json, write_json};
+use crate::model::recalibrate::Method;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub struct EnsembleParams {
     pub bootstrap: usize,
     #[serde(default)]
     pub seed: u64,
+    /// As evaluate's: recalibration of the combined probabilities, fitted on validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Method>,
 }
 
 fn d_combine() -> Combine {
@@ -65,7 +69,8 @@ impl TypedStage for Ensemble {
     const KIND: &'static str = "ensemble";
     // 2: summary.json / summary.md (members, mean ± SD, range)
     // 3: intervals in the summary, and a forest plot of members and ensemble per role
-    const VERSION: u32 = 3;
+    // 4: evaluate's threshold fragility and recalibration in metrics.json
+    const VERSION: u32 = 4;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
     const COMBINES: &'static [&'static str] = &["evaluate"];
     const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
@@ -110,6 +115,7 @@ impl TypedStage for Ensemble {
             threshold: p.threshold.clone(),
             bootstrap: p.bootstrap,
             seed: p.seed,
+            calibration: p.calibration,
             device: Device::Cpu,
         };
         let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;

@@ -12,11 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::choices::{Checkpoint, Device};
 use super::split::{self, SplitRow};
+use super::threshold::fragility;
+pub use super::threshold::{Fragility, Threshold};
 use super::train::{BEST, LATEST};
 use super::worker;
 use crate::contract::card::{self, ModelCard};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
+use crate::model::recalibrate::{self, Calibrator, Method};
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
@@ -35,48 +38,13 @@ pub struct EvaluateParams {
     pub bootstrap: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Recalibration fitted on validation before the threshold is chosen: `temperature` or
+    /// `platt` (absent: the network's probabilities as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Method>,
     /// `cpu`, `cuda` or `auto`.
     #[serde(default = "d_device")]
     pub device: Device,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Threshold {
-    Fixed(f64),
-    Rule(String),
-    Sensitivity { sensitivity: f64 },
-}
-
-impl Default for Threshold {
-    fn default() -> Self {
-        Threshold::Fixed(0.5)
-    }
-}
-
-impl Threshold {
-    pub fn rule(&self) -> Result<ThresholdRule, String> {
-        match self {
-            Threshold::Fixed(t) if (0.0..=1.0).contains(t) => Ok(ThresholdRule::Fixed(*t)),
-            Threshold::Rule(r) if r == "youden" => Ok(ThresholdRule::Youden),
-            Threshold::Sensitivity { sensitivity: s } if *s > 0.0 && *s <= 1.0 => {
-                Ok(ThresholdRule::Sensitivity(*s))
-            }
-            other => Err(format!(
-                "invalid value `threshold`: {other:?} (expected a number in [0, 1], `youden`, or `{{sensitivity: 0.95}}`)"
-            )),
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Threshold::Fixed(t) => format!("fixed at {t}"),
-            Threshold::Rule(_) => "Youden's J on validation".into(),
-            Threshold::Sensitivity { sensitivity } => {
-                format!("highest reaching sensitivity {sensitivity} on validation")
-            }
-        }
-    }
 }
 
 fn d_checkpoint() -> Checkpoint {
@@ -121,12 +89,18 @@ pub struct ChosenThreshold {
     pub rule: String,
     pub value: f64,
     pub chosen_on: String,
+    /// How far it can move before a validation prediction changes, and what lies near it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragility: Option<Fragility>,
 }
 
 /// metrics.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
     pub checkpoint: String,
+    /// The recalibration fitted on validation, applied to every probability below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibrator>,
     pub threshold: ChosenThreshold,
     pub bootstrap: usize,
     pub roles: BTreeMap<String, RoleMetrics>,
@@ -140,7 +114,8 @@ impl TypedStage for Evaluate {
 
     // 2: runtime.json (where the scores were computed); 3: a metric with an empty
     // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
-    const VERSION: u32 = 4;
+    // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds
+    const VERSION: u32 = 5;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
 
@@ -186,6 +161,7 @@ impl TypedStage for Evaluate {
 
         card.threshold = metrics.threshold.value;
         card.threshold_rule = Some(p.threshold.describe());
+        card.calibration = metrics.calibration;
         card.write(&model_dir)?;
         fs::write(
             ctx.out_dir.join(METRICS),
@@ -216,22 +192,45 @@ pub fn evaluate(
     probs: &BTreeMap<String, f64>,
     p: &EvaluateParams,
 ) -> anyhow::Result<(Metrics, Vec<Prediction>)> {
-    let role_data = |role: &str| -> Vec<(&SplitRow, f64)> {
+    fn of_role<'a>(
+        rows: &'a [SplitRow],
+        probs: &BTreeMap<String, f64>,
+        role: &str,
+    ) -> Vec<(&'a SplitRow, f64)> {
         rows.iter()
             .filter(|r| r.role == role)
             .filter_map(|r| probs.get(&r.path).map(|&pr| (r, pr)))
             .collect()
-    };
+    }
     let as_vectors = |d: &[(&SplitRow, f64)]| -> (Vec<f32>, Vec<f32>) {
         d.iter()
             .map(|(r, pr)| (*pr as f32, if r.label == "PNEUMONIA" { 1.0 } else { 0.0 }))
             .unzip()
     };
-    let val = role_data("val");
+    let val = of_role(rows, probs, "val");
     if val.is_empty() {
         bail!("the validation role has no scored images");
     }
     let rule = p.threshold.rule().map_err(anyhow::Error::msg)?;
+    // recalibrated on validation first: every probability below, val's and test's, is the
+    // calibrated one, and the rule reads calibrated validation scores
+    let calibrator = p.calibration.map(|m| {
+        let (vp, vy) = as_vectors(&val);
+        recalibrate::fit(m, &vp, &vy)
+    });
+    let calibrated: BTreeMap<String, f64>;
+    let probs = match &calibrator {
+        Some(c) => {
+            calibrated = probs
+                .iter()
+                .map(|(k, &v)| (k.clone(), c.apply(v)))
+                .collect();
+            &calibrated
+        }
+        None => probs,
+    };
+    let role_data = |role: &str| of_role(rows, probs, role);
+    let val = role_data("val");
     let (vp, vy) = as_vectors(&val);
     let threshold = stats::choose_threshold(&rule, &vp, &vy);
     let mut roles = BTreeMap::new();
@@ -287,13 +286,19 @@ pub fn evaluate(
     }
     let metrics = Metrics {
         checkpoint: p.checkpoint.to_string(),
+        calibration: calibrator,
         threshold: ChosenThreshold {
             rule: p.threshold.describe(),
             value: threshold,
             chosen_on: match rule {
                 ThresholdRule::Fixed(_) => "fixed in pipeline.yaml".into(),
+                ThresholdRule::Cost { prior: None, .. } => {
+                    "costs in pipeline.yaml, validation's prevalence".into()
+                }
+                ThresholdRule::Cost { .. } => "costs and prevalence in pipeline.yaml".into(),
                 _ => "val".into(),
             },
+            fragility: Some(fragility(threshold, &vp, &vy)),
         },
         bootstrap: p.bootstrap,
         roles,

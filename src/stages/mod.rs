@@ -11,6 +11,7 @@ pub mod predictions;
 pub mod preprocess;
 pub mod report;
 pub mod split;
+pub mod threshold;
 pub mod train;
 pub mod worker;
 

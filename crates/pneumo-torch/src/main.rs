@@ -74,6 +74,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 params: params.clone(),
                 threshold: params.threshold,
                 threshold_rule: None,
+                calibration: None,
                 input_side: ds.side,
                 mean: ds.mean,
                 std: ds.std,

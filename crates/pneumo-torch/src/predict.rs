@@ -85,7 +85,12 @@ pub fn predict(
                 continue;
             }
         };
-        let label = if f64::from(p) >= model.card.threshold {
+        // the probability evaluate's threshold was chosen on: recalibrated when it was
+        let p = match &model.card.calibration {
+            Some(c) => c.apply(f64::from(p)) as f32,
+            None => p,
+        };
+        let label = if p >= model.card.threshold as f32 {
             "PNEUMONIA"
         } else {
             "NORMAL"

@@ -20,12 +20,12 @@ use super::gradcam::{self, GradcamSummary};
 use super::predictions::Prediction;
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::model::explain::viridis;
-use crate::model::stats;
 use crate::pipeline::stage::{StageContext, TypedStage};
 
 mod draw;
 pub mod forest;
 mod panels;
+mod scoring;
 pub mod spec;
 
 // explicit, so they shadow plotters' colours of the same names
@@ -74,7 +74,8 @@ impl TypedStage for Charts {
     const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "charts";
 
-    const VERSION: u32 = 1;
+    // 2: each class's score distribution with the threshold (`scores`)
+    const VERSION: u32 = 2;
 
     const UPSTREAMS: &'static [&'static str] = &["train", "evaluate", "gradcam"];
 

@@ -55,7 +55,7 @@ fn series(h: &BTreeMap<String, Vec<f64>>, x: &str, y: &str) -> Vec<(f64, f64)> {
     }
 }
 
-fn line(name: &str, points: Vec<(f64, f64)>, color: Rgb) -> Line {
+pub(super) fn line(name: &str, points: Vec<(f64, f64)>, color: Rgb) -> Line {
     Line {
         name: name.into(),
         points,
@@ -64,7 +64,7 @@ fn line(name: &str, points: Vec<(f64, f64)>, color: Rgb) -> Line {
     }
 }
 
-fn diagonal(name: &str) -> Line {
+pub(super) fn diagonal(name: &str) -> Line {
     Line {
         name: name.into(),
         points: vec![(0.0, 0.0), (1.0, 1.0)],
@@ -73,7 +73,7 @@ fn diagonal(name: &str) -> Line {
     }
 }
 
-fn spec(name: &str, caption: &str, chart: Chart) -> Figure {
+pub(super) fn spec(name: &str, caption: &str, chart: Chart) -> Figure {
     Figure::Line(Box::new(LineSpec {
         name: name.into(),
         caption: caption.into(),
@@ -84,7 +84,8 @@ fn spec(name: &str, caption: &str, chart: Chart) -> Figure {
 /// The figures, in display order.
 pub fn figures(i: &ChartInputs) -> Vec<Figure> {
     let mut out = training(i);
-    out.extend(scoring(i));
+    out.extend(super::scoring::scoring(i));
+    out.push(super::scoring::scores(i));
     out.push(Figure::Confusion);
     out.push(Figure::MeanCams);
     out.extend(deletion(i));
@@ -163,103 +164,6 @@ fn training(i: &ChartInputs) -> Vec<Figure> {
 }
 
 /// ROC, precision-recall and reliability, from the predictions of each role.
-fn scoring(i: &ChartInputs) -> Vec<Figure> {
-    let mut roc_lines = vec![diagonal("chance")];
-    let (mut roc_marks, mut pr_lines, mut pr_marks) = (Vec::new(), Vec::new(), Vec::new());
-    let mut reliability = None;
-    for (role, color) in [("val", BLUE), ("test", ORANGE)] {
-        let Some(m) = i.metrics.roles.get(role) else {
-            continue;
-        };
-        let (probs, labels): (Vec<f32>, Vec<f32>) = i
-            .predictions
-            .iter()
-            .filter(|r| r.role == role)
-            .map(|r| {
-                (
-                    r.probability as f32,
-                    if r.label == "PNEUMONIA" { 1.0 } else { 0.0 },
-                )
-            })
-            .unzip();
-        let r = &m.report;
-        let at = format!("{role} at threshold {:.3}", r.threshold);
-        roc_lines.push(line(
-            &format!("{role} (AUC {})", defined_3(r.roc_auc)),
-            stats::roc_curve(&probs, &labels)
-                .iter()
-                .map(|c| (c.x, c.y))
-                .collect(),
-            color,
-        ));
-        roc_marks.push((at.clone(), (1.0 - r.specificity, r.binary.recall), color));
-        pr_lines.push(line(
-            &format!("{role} (AP {})", defined_3(r.pr_auc)),
-            stats::pr_curve(&probs, &labels)
-                .iter()
-                .map(|c| (c.x, c.y))
-                .collect(),
-            color,
-        ));
-        pr_marks.push((at, (r.binary.recall, r.binary.precision), color));
-        if role == "test" || reliability.is_none() {
-            reliability = Some((role, stats::reliability(&probs, &labels, 10), r.ece));
-        }
-    }
-    let mut out = vec![
-        spec(
-            "roc",
-            "ROC curves; dots are the operating points at the chosen threshold.",
-            Chart {
-                title: "ROC curve".into(),
-                x_label: "false positive rate (1 - specificity)".into(),
-                y_label: "true positive rate (sensitivity)".into(),
-                x: 0.0..1.0,
-                y: 0.0..1.0,
-                lines: roc_lines,
-                marks: roc_marks,
-                rules: vec![],
-            },
-        ),
-        spec(
-            "pr",
-            "Precision-recall curves; dots are the operating points at the chosen threshold.",
-            Chart {
-                title: "Precision-recall curve".into(),
-                x_label: "recall (sensitivity)".into(),
-                y_label: "precision (PPV)".into(),
-                x: 0.0..1.0,
-                y: 0.0..1.02,
-                lines: pr_lines,
-                marks: pr_marks,
-                rules: vec![],
-            },
-        ),
-    ];
-    if let Some((role, bins, ece)) = reliability {
-        let pts: Vec<(f64, f64)> = bins
-            .iter()
-            .filter(|b| b.count > 0)
-            .map(|b| (b.mean_probability, b.positive_rate))
-            .collect();
-        out.push(spec(
-            "reliability",
-            "Observed pneumonia rate against predicted probability, in ten equal-width bins.",
-            Chart {
-                title: format!("Reliability ({role}, ECE {ece:.3})"),
-                x_label: "mean predicted probability of pneumonia (10 bins)".into(),
-                y_label: "observed share with pneumonia".into(),
-                x: 0.0..1.0,
-                y: 0.0..1.0,
-                lines: vec![diagonal("perfect calibration"), line(role, pts, RED)],
-                marks: vec![],
-                rules: vec![],
-            },
-        ));
-    }
-    out
-}
-
 fn deletion(i: &ChartInputs) -> Option<Figure> {
     let g = &i.gradcam;
     (g.deletion_images > 0).then(|| {
@@ -299,7 +203,7 @@ fn deletion(i: &ChartInputs) -> Option<Figure> {
 }
 
 /// `v` at 3 decimals, or "undefined".
-fn defined_3(v: f64) -> String {
+pub(super) fn defined_3(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.3}")
     } else {
@@ -381,6 +285,7 @@ mod tests {
                 "roc",
                 "pr",
                 "reliability",
+                "scores",
                 "Confusion",
                 "MeanCams"
             ]

@@ -128,7 +128,8 @@ impl TypedStage for Report {
     // network stages ran, and what that means for the digits
     // 5: a seeds-and-ensemble section when the report also needs an `ensemble` stage
     // 6: the ensemble's intervals and the members' forest plots in that section
-    const VERSION: u32 = 6;
+    // 7: recalibration, the threshold's fragility and the score distributions
+    const VERSION: u32 = 7;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",

@@ -21,6 +21,36 @@ pub fn evaluation(a: &Artifacts, d: &mut Vec<Block>) {
         m.threshold.chosen_on,
         m.bootstrap
     )));
+    if let Some(c) = &m.calibration {
+        d.push(Para(format!(
+            "Probabilities are recalibrated on validation ({} scaling: p' = sigmoid({} · logit(p) {} {}), \
+             fitted to Platt's smoothed targets); every probability, threshold and calibration figure \
+             below is on that scale. The ranking, and so the AUCs, are unchanged.",
+            match c.method {
+                crate::model::recalibrate::Method::Temperature => "temperature",
+                crate::model::recalibrate::Method::Platt => "Platt",
+            },
+            num(c.a, 3),
+            if c.b < 0.0 { "−" } else { "+" },
+            num(c.b.abs(), 3)
+        )));
+    }
+    if let Some(f) = &m.threshold.fragility {
+        d.push(Para(format!(
+            "How fragile the operating point is, on validation: any threshold in ({}, {}] gives the \
+             same validation predictions; {} NORMAL and {} PNEUMONIA validation images score within {} \
+             of it; the highest-scoring NORMAL scores {}, the lowest-scoring PNEUMONIA {}. A threshold \
+             just above the NORMALs' highest score rests on that one tail, which shifts between \
+             hospitals and years: expect specificity elsewhere to move with it.",
+            num(f.low, 4),
+            num(f.high, 4),
+            f.normal_near,
+            f.pneumonia_near,
+            crate::stages::threshold::NEAR,
+            num(f.max_normal, 4),
+            num(f.min_pneumonia, 4)
+        )));
+    }
     let order: Vec<(&String, &RoleMetrics)> = ["val", "test"]
         .iter()
         .filter_map(|r| m.roles.get_key_value(*r))
@@ -148,6 +178,12 @@ pub fn evaluation(a: &Artifacts, d: &mut Vec<Block>) {
     }
     d.push(figs(a, &["roc", "pr"]));
     d.push(figs(a, &["confusion", "reliability"]));
+    // charts made before the score distributions existed have none
+    if let Figures(f) = figs(a, &["scores"])
+        && !f.is_empty()
+    {
+        d.push(Figures(f));
+    }
 }
 
 pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
