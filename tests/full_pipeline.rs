@@ -193,6 +193,7 @@ fn pipeline_from_training_to_report_and_predict() {
             "roc",
             "pr",
             "reliability",
+            "scores",
             "confusion",
             "mean-cam",
             "deletion"

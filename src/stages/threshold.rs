@@ -166,6 +166,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cost_threshold_is_arithmetic_on_costs_and_the_prevalence_shift() {
+        use crate::model::stats::choose_threshold;
+        // validation: 3 PNEUMONIA of 4; the scores themselves play no part
+        let y = [1.0f32, 1.0, 1.0, 0.0];
+        let p = [0.9f32, 0.8, 0.2, 0.1];
+        let rule = |fn_cost, prior| ThresholdRule::Cost {
+            fn_cost,
+            fp_cost: 1.0,
+            prior,
+        };
+        // equal costs at validation's prevalence: 0.5; a missed pneumonia 3x as costly: 0.25
+        assert!((choose_threshold(&rule(1.0, None), &p, &y) - 0.5).abs() < 1e-12);
+        assert!((choose_threshold(&rule(3.0, None), &p, &y) - 0.25).abs() < 1e-12);
+        // used where pneumonia is rarer (50% rather than 75%): the odds needed triple, 0.75
+        assert!((choose_threshold(&rule(1.0, Some(0.5)), &p, &y) - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
     fn costs_are_parsed_and_checked() {
         let t: Threshold = serde_yaml_ng::from_str("{cost: {fn: 3, fp: 1}, prior: 0.6}").unwrap();
         assert!(matches!(
