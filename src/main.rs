@@ -105,6 +105,13 @@ enum Command {
         #[command(subcommand)]
         command: DiffCommand,
     },
+    /// Push every cache entry pipeline.lock references to the remote cache (those made
+    /// before a remote was set up; `run` pushes what it runs by itself)
+    Push {
+        /// Default: pipeline.yaml's `cache: {remote}`
+        #[arg(long)]
+        remote: Option<String>,
+    },
     /// Delete cache entries that pipeline.lock does not reference
     Clean {
         #[arg(long)]
@@ -234,6 +241,7 @@ fn main() -> ExitCode {
             command: DiffCommand::Diff { exp },
         } => cli::exp::against_workspace(&ws, exp.as_deref(), false),
         Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
+        Command::Push { remote } => cli::commands::push(&ws, remote.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

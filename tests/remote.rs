@@ -183,3 +183,29 @@ fn a_second_workspace_pulls_every_stage_from_an_s3_remote() {
         }
     }
 }
+
+/// A workspace that ran before a remote was set up shares its results with `push`.
+#[test]
+fn push_shares_what_ran_before_the_remote_was_set_up() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    let config = format!("{}{REST}", common::DATA_32);
+    let first = Ws::generated(&config);
+    first.ok(&["run"]);
+    let out = first.ok(&["push", "--remote", &url]).stdout();
+    assert!(out.starts_with("pushed 5 new entries"), "{out}");
+    // write-once: nothing new the second time
+    assert!(
+        first
+            .ok(&["push", "--remote", &url])
+            .stdout()
+            .starts_with("pushed 0 new entries")
+    );
+    let second = Ws::generated(&config);
+    let r = second.ok(&["run", "--remote", &url]);
+    assert_eq!(r.stages("pulled"), ALL, "{}", r.stderr());
+    // without a remote, push says how to give one
+    let err = first.run(&["push"]);
+    assert_eq!(err.code(), 1);
+    assert!(err.stderr().contains("no remote cache"), "{}", err.stderr());
+}

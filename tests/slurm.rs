@@ -132,6 +132,13 @@ fn stages_run_as_slurm_jobs_give_the_lock_of_a_local_run() {
     // every built-in stage went through the queue
     let subs = submitted(&r.stderr());
     assert_eq!(subs.len(), 8, "{}", r.stderr());
+    // training without `resources: {cpus}` would get one CPU from Slurm and use every core
+    assert!(
+        r.stderr()
+            .contains("stage `train@seed=0` declares no `resources: {cpus: N}`"),
+        "{}",
+        r.stderr()
+    );
     assert_eq!(lock(&cluster), lock(&local));
     // the run's folders are gone once committed, and a second run has nothing to do
     let left = std::fs::read_dir(cluster.path().join(".pneumo/slurm"))

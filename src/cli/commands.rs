@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use pneumo_pipeline::contract::job::StageJob;
+use pneumo_pipeline::pipeline::cache::{Cache, Lookup};
 use pneumo_pipeline::pipeline::decl::ExecutorKind;
+use pneumo_pipeline::pipeline::lockfile;
 use pneumo_pipeline::pipeline::remote::Remote;
 use pneumo_pipeline::pipeline::report::Reporter;
 use pneumo_pipeline::pipeline::runlock::RunLock;
@@ -223,6 +225,44 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
         "removed {n} cache entr{} ({:.1} MB) not referenced by pipeline.lock",
         if n == 1 { "y" } else { "ies" },
         bytes as f64 / 1e6
+    );
+    Ok(0)
+}
+
+/// `push`: every entry pipeline.lock references, to the remote cache.
+pub fn push(workspace: &Path, url: Option<&str>) -> anyhow::Result<i32> {
+    let mut loaded = match Loaded::open(workspace) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    loaded.remote(url)?;
+    let Some(remote) = &loaded.remote else {
+        anyhow::bail!(
+            "no remote cache: pass --remote URL or set `cache: {{remote: URL}}` in pipeline.yaml"
+        );
+    };
+    let lock = lockfile::load(workspace).map_err(anyhow::Error::msg)?;
+    let cache = Cache::new(workspace);
+    let (mut entries, mut objects, mut bytes) = (0, 0, 0);
+    for (stage, locked) in &lock.stages {
+        let (Lookup::Hit(entry), Some(key)) =
+            (cache.lookup(&locked.key, true), cache.key_of(&locked.key))
+        else {
+            eprintln!("warning: `{stage}` is not in the local cache (or damaged): not pushed");
+            continue;
+        };
+        let pushed = remote
+            .push(&entry, &key)
+            .with_context(|| format!("pushing `{stage}` to {}", remote.url()))?;
+        entries += usize::from(pushed.entry);
+        objects += pushed.objects;
+        bytes += pushed.bytes;
+    }
+    println!(
+        "pushed {entries} new entr{} ({objects} objects, {:.1} MB) to {}",
+        if entries == 1 { "y" } else { "ies" },
+        bytes as f64 / 1e6,
+        remote.url()
     );
     Ok(0)
 }

@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod cache;
+pub mod clean;
 pub mod cmd;
 pub mod config;
 pub mod confine;

@@ -17,7 +17,7 @@ use super::confine;
 use super::decl::{Pipeline, StageDecl, StageKind};
 use super::exec;
 use super::inputs::HashCache;
-use super::key::CACHE_SCHEMA;
+use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::remote::Remote;
 use super::report::Reporter;
@@ -120,6 +120,13 @@ impl Engine<'_> {
                     pending
                 }
                 Some(slurm) => {
+                    let heavy = self.registry.get(kind).is_some_and(|s| s.uses_all_cores());
+                    if heavy && decl.resources.cpus.is_none() {
+                        self.reporter.warn(&format!(
+                            "stage `{}` declares no `resources: {{cpus: N}}`: Slurm gives it one CPU, while its threads follow the node's cores; set cpus (in the stage or the executor's `resources:`)",
+                            decl.name
+                        ));
+                    }
                     let dir = slurm::RunDir::new(self.workspace, &p.key);
                     let job = self.job(decl, kind, p, &dir.run().join("out"), &scratch, entries)?;
                     job.write(&StageJob::path(self.workspace, &p.key))?;
@@ -152,23 +159,7 @@ impl Engine<'_> {
             .commit(pending, &decl.name, &p.full_key)
             .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
         self.materialize(decl, &entry)?;
-        if let Some(remote) = self.remote {
-            match remote.push(&entry, &p.full_key) {
-                Ok(pushed) if pushed.entry => self.reporter.info(&format!(
-                    "{}: pushed to {} ({} new objects, {} bytes)",
-                    decl.name,
-                    remote.url(),
-                    pushed.objects,
-                    pushed.bytes
-                )),
-                Ok(_) => {}
-                // the run itself succeeded: a remote that is down costs sharing, not the result
-                Err(e) => self.reporter.warn(&format!(
-                    "could not push `{}` to the remote cache: {e:#}",
-                    decl.name
-                )),
-            }
-        }
+        self.share(&decl.name, &entry, &p.full_key);
         if let Some(dir) = slurm_dir {
             let _ = remove_path(dir.path());
         }
@@ -177,6 +168,26 @@ impl Engine<'_> {
                 .warn(&format!("could not remove {}: {e:#}", scratch.display()));
         }
         self.record(lock, decl, p, &entry)
+    }
+
+    /// Pushes a committed (or restored) entry to the remote cache, if there is one; a remote
+    /// that fails costs sharing, not the run: a warning.
+    pub(super) fn share(&self, stage: &str, entry: &Entry, key: &StageKey) {
+        let Some(remote) = self.remote else {
+            return;
+        };
+        match remote.push(entry, key) {
+            Ok(pushed) if pushed.entry => self.reporter.info(&format!(
+                "{stage}: pushed to {} ({} new objects, {} bytes)",
+                remote.url(),
+                pushed.objects,
+                pushed.bytes
+            )),
+            Ok(_) => {}
+            Err(e) => self.reporter.warn(&format!(
+                "could not push `{stage}` to the remote cache: {e:#}"
+            )),
+        }
     }
 
     /// The job file of one run of a built-in stage: everything it needs, paths absolute.
@@ -334,40 +345,6 @@ impl Engine<'_> {
         );
         lockfile::save_at(&self.lock_file, &lock)
             .with_context(|| format!("writing {}", self.lock_file.display()))
-    }
-
-    /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
-    /// Entries named in `also` (an experiment's) are kept too.
-    pub fn clean(&self, also: &[String]) -> anyhow::Result<(usize, u64)> {
-        let cache = Cache::new(self.workspace);
-        cache.clear_tmp()?;
-        let lock = lockfile::load(self.workspace).map_err(anyhow::Error::msg)?;
-        let keep: std::collections::BTreeSet<&str> = lock
-            .stages
-            .values()
-            .map(|s| s.key.as_str())
-            .chain(also.iter().map(String::as_str))
-            .collect();
-        let (mut n, mut bytes) = (0, 0);
-        for d in cache.digests()? {
-            if !keep.contains(&d.as_str()) {
-                bytes += cache.remove(&d)?;
-                n += 1;
-            }
-        }
-        // job files of runs whose outputs are gone
-        if let Ok(dir) = fs::read_dir(self.workspace.join(job::JOBS_DIR)) {
-            for f in dir.filter_map(Result::ok) {
-                let name = f.file_name().to_string_lossy().into_owned();
-                let key = name.strip_suffix(".json").unwrap_or(&name);
-                if !keep.contains(&key) {
-                    remove_path(&f.path())?;
-                }
-            }
-        }
-        // checkpoints of interrupted runs (a `run` would have resumed from them)
-        remove_path(&self.workspace.join(".pneumo/scratch")).context("removing .pneumo/scratch")?;
-        Ok((n, bytes))
     }
 }
 

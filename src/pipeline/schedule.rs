@@ -116,6 +116,9 @@ impl Engine<'_> {
                             Lookup::Hit(entry) => {
                                 self.materialize(decl, &entry)?;
                                 self.record(lock, decl, p, &entry)?;
+                                // made before the remote was set up, or pushed by a run
+                                // that failed to: shared now
+                                self.share(&decl.name, &entry, &p.full_key);
                                 Some(Outcome::Restored)
                             }
                             Lookup::Corrupt(why) => {
