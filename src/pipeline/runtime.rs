@@ -45,6 +45,14 @@ pub struct Runtime {
     /// The GPU's CUDA runtime and cuDNN versions, when the device is CUDA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cuda: Option<String>,
+    /// The precision training ran in (`fp32`, `bf16`): what `precision: auto` resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+}
+
+/// Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16), from its flags.
+pub fn cpu_has_native_bf16(flags: &[String]) -> bool {
+    flags.iter().any(|f| f == "amx_bf16" || f == "avx512_bf16")
 }
 
 impl Runtime {
@@ -77,8 +85,13 @@ impl Runtime {
             .as_deref()
             .map(|c| format!(", {c}"))
             .unwrap_or_default();
+        let precision = self
+            .precision
+            .as_deref()
+            .map(|p| format!(", {p}"))
+            .unwrap_or_default();
         format!(
-            "{}{flags}; libtorch {}, {} kernels, {} threads, device {}{cuda}",
+            "{}{flags}; libtorch {}, {} kernels, {} threads, device {}{cuda}{precision}",
             self.cpu, self.libtorch, self.cpu_kernels, self.threads, self.device
         )
     }
@@ -131,12 +144,15 @@ mod tests {
             libtorch: "2.11.0".into(),
             threads: 2,
             cuda: None,
+            precision: Some("fp32".into()),
         };
         r.write(dir.path()).unwrap();
         assert_eq!(Runtime::read(dir.path()), Some(r.clone()));
         assert_eq!(
             r.describe(),
-            "AMD EPYC (avx2); libtorch 2.11.0, AVX2 kernels, 2 threads, device cpu"
+            "AMD EPYC (avx2); libtorch 2.11.0, AVX2 kernels, 2 threads, device cpu, fp32"
         );
+        assert!(!cpu_has_native_bf16(&r.cpu_flags));
+        assert!(cpu_has_native_bf16(&["avx2".into(), "amx_bf16".into()]));
     }
 }

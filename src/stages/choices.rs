@@ -65,8 +65,10 @@ choice!(
 );
 choice!(
     /// `fp32`, or `bf16`: autocast to bfloat16 for convolutions and matmuls (weights,
-    /// gradients and the loss stay float32).
-    Precision { Fp32 = "fp32", Bf16 = "bf16" }
+    /// gradients and the loss stay float32); `auto`: bf16 where the device runs it natively
+    /// (CUDA; CPUs with AMX or AVX512-BF16), fp32 elsewhere, the choice recorded in
+    /// runtime.json.
+    Precision { Fp32 = "fp32", Bf16 = "bf16", Auto = "auto" }
 );
 choice!(
     /// Which training checkpoint evaluate scores.

@@ -158,7 +158,8 @@ impl TypedStage for Train {
 
     // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json;
     // 4: model.json and summary.json carry their format (crate::contract)
-    const VERSION: u32 = 4;
+    // 5: runtime.json names the precision training ran in (`precision: auto`)
+    const VERSION: u32 = 5;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess"];
 

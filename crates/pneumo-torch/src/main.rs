@@ -66,7 +66,11 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
         } => {
             let ds = Dataset::load(cache, split)?;
             let summary = pneumo_torch::train::train(workspace, &ds, params, out, resume)?;
-            runtime::current(pneumo_torch::train::device(params.device.as_str())?).write(out)?;
+            let device = pneumo_torch::train::device(params.device.as_str())?;
+            let mut rt = runtime::current(device);
+            let bf16 = pneumo_torch::precision::resolve(params.precision, device);
+            rt.precision = Some(if bf16 { "bf16" } else { "fp32" }.into());
+            rt.write(out)?;
             ModelCard {
                 format: 0,
                 architecture: ARCHITECTURE.into(),

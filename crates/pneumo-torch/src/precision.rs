@@ -33,6 +33,36 @@ mod ffi {
     }
 }
 
+/// Overrides the native-bf16 detection (`1` or `0`), for tests and for a CPU whose flags
+/// say less than it can do.
+pub const NATIVE_BF16_ENV: &str = "PNEUMO_NATIVE_BF16";
+
+/// Whether `device` runs bfloat16 natively: CUDA (every GPU this project targets, Ampere
+/// and later; on an older one write `precision: fp32`), or a CPU with AMX or AVX512-BF16
+/// (where oneDNN has bf16 kernels; elsewhere bf16 is emulated and slower than fp32).
+pub fn native_bf16(device: Device) -> bool {
+    match std::env::var(NATIVE_BF16_ENV).as_deref() {
+        Ok("1") => return true,
+        Ok("0") => return false,
+        _ => {}
+    }
+    if device.is_cuda() {
+        return true;
+    }
+    let (_, flags) = pneumo_pipeline::pipeline::runtime::Runtime::cpu_of_this_machine();
+    pneumo_pipeline::pipeline::runtime::cpu_has_native_bf16(&flags)
+}
+
+/// Whether training autocasts to bf16 for `precision` on `device`.
+pub fn resolve(precision: pneumo_pipeline::stages::choices::Precision, device: Device) -> bool {
+    use pneumo_pipeline::stages::choices::Precision;
+    match precision {
+        Precision::Fp32 => false,
+        Precision::Bf16 => true,
+        Precision::Auto => native_bf16(device),
+    }
+}
+
 /// c10::DeviceType.
 const CPU: i8 = 0;
 const CUDA: i8 = 1;

@@ -87,6 +87,7 @@ pub fn current(device: Device) -> Runtime {
         libtorch: libtorch_version(),
         threads: tch::utils::get_num_threads().into(),
         cuda,
+        precision: None,
     }
 }
 

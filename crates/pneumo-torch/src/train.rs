@@ -16,7 +16,7 @@ pub use pneumo_pipeline::contract::summary::Evaluation;
 use pneumo_pipeline::contract::summary::{TrainSummary, write_history};
 use pneumo_pipeline::model::metrics;
 use pneumo_pipeline::model::stats;
-use pneumo_pipeline::stages::choices::{self, Monitor, Precision};
+use pneumo_pipeline::stages::choices::{self, Monitor};
 use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
 
 use crate::batches::{Sampler, augmentation};
@@ -161,7 +161,7 @@ pub fn train(
     let offset = state.history.last().map_or(0.0, |e| e.seconds);
     let first = state.iteration;
     let augment = p.augment.clone();
-    let bf16 = p.precision == Precision::Bf16;
+    let bf16 = crate::precision::resolve(p.precision, device);
     let seed = p.seed;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         // the loader: gathers (and draws augmentation for) batches ahead of the network
