@@ -149,7 +149,7 @@ fn every_bad_enumerated_value_is_reported_with_the_allowed_set() {
     for expected in [
         "error: invalid value `adam` for `optimizer`\n  --> pipeline.yaml:14:7\n  hint: expected `sgd` or `adamw`",
         "error: invalid value `cosin` for `schedule`\n  --> pipeline.yaml:15:7\n  hint: expected one of `constant`, `cosine`, `onecycle`",
-        "error: invalid value `16` for `precision`\n  --> pipeline.yaml:16:7\n  hint: expected `fp32` or `bf16`",
+        "error: invalid value `16` for `precision`\n  --> pipeline.yaml:16:7\n  hint: expected one of `fp32`, `bf16`, `auto`",
     ] {
         assert!(e.contains(expected), "missing:\n{expected}\nin:\n{e}");
     }
