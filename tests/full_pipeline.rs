@@ -325,6 +325,20 @@ fn pipeline_from_training_to_report_and_predict() {
         "{md}"
     );
 
+    // test-time augmentation: two seeded views averaged with the image; recorded in the card,
+    // so `predict` below gives evaluate's probabilities with it too
+    ws.edit_config("calibration: platt", "calibration: platt, tta: 2");
+    assert_eq!(
+        ws.ok(&["run"]).stages("ran"),
+        ["evaluate", "gradcam", "charts", "report"]
+    );
+    let card = json(&ws, "results/eval/model/model.json");
+    assert_eq!(card["tta"], serde_json::json!({"views": 2, "seed": 0}));
+    assert_ne!(
+        json(&ws, "results/eval/metrics.json")["roles"]["val"]["brier"],
+        m["roles"]["val"]["brier"]
+    );
+
     predict::checks(&ws);
 }
 

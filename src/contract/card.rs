@@ -42,9 +42,23 @@ pub struct ModelCard {
     /// `predict` applies it before comparing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::model::recalibrate::Calibrator>,
+    /// Test-time augmentation: the probability is the mean over the image and these seeded
+    /// views (evaluate's `tta`); `predict` does the same, so its probabilities are evaluate's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tta: Option<Tta>,
     pub input_side: i64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+}
+
+/// Test-time augmentation: `views` affine views (rotation up to ±5°, zoom ±5%, shift ±3% of
+/// the side, no flip: a chest film is not symmetric), drawn from `seed`, the same for every
+/// image, averaged with the image itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tta {
+    pub views: usize,
+    pub seed: u64,
 }
 
 fn format_one() -> u32 {
@@ -168,6 +182,7 @@ mod tests {
                 a: 0.5,
                 b: -1.0,
             }),
+            tta: Some(Tta { views: 4, seed: 1 }),
             input_side: 128,
             mean: [0.5; 3],
             std: [0.25; 3],

@@ -116,6 +116,7 @@ impl TypedStage for Ensemble {
             bootstrap: p.bootstrap,
             seed: p.seed,
             calibration: p.calibration,
+            tta: None,
             device: Device::Cpu,
         };
         let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;

@@ -16,7 +16,7 @@ use super::threshold::fragility;
 pub use super::threshold::{Fragility, Threshold};
 use super::train::{BEST, LATEST};
 use super::worker;
-use crate::contract::card::{self, ModelCard};
+use crate::contract::card::{self, ModelCard, Tta};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
 use crate::model::recalibrate::{self, Calibrator, Method};
@@ -42,6 +42,10 @@ pub struct EvaluateParams {
     /// `platt` (absent: the network's probabilities as they are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Method>,
+    /// Test-time augmentation: the mean probability over the image and this many seeded affine
+    /// views (1 to 16; absent: the image alone). Recorded in the model card for `predict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tta: Option<usize>,
     /// `cpu`, `cuda` or `auto`.
     #[serde(default = "d_device")]
     pub device: Device,
@@ -114,7 +118,8 @@ impl TypedStage for Evaluate {
 
     // 2: runtime.json (where the scores were computed); 3: a metric with an empty
     // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
-    // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds
+    // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds,
+    // test-time augmentation
     const VERSION: u32 = 5;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
@@ -122,6 +127,12 @@ impl TypedStage for Evaluate {
     const CHOICES: &'static [Choice] = &[("checkpoint", Checkpoint::ALL), ("device", Device::ALL)];
 
     fn check(&self, p: &mut EvaluateParams) -> Result<(), String> {
+        if p.tta.is_some_and(|v| !(1..=16).contains(&v)) {
+            return Err(format!(
+                "invalid value `{}` for `tta` (expected 1 to 16 views; leave it out for none)",
+                p.tta.unwrap_or(0)
+            ));
+        }
         p.threshold.rule().map(|_| ())
     }
 
@@ -139,6 +150,10 @@ impl TypedStage for Evaluate {
             .with_context(|| format!("copying {weights} from the train stage"))?;
         let mut card = ModelCard::load(&train_dir.join(card::FILE))?;
         card.weights = weights.into();
+        card.tta = p.tta.map(|views| Tta {
+            views,
+            seed: p.seed,
+        });
         card.write(&model_dir)?;
 
         let scores = ctx.out_dir.join("scores.csv");

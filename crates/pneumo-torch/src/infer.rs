@@ -20,12 +20,29 @@ use pneumo_pipeline::model::explain::{
 use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
 
-use crate::dataset::{Dataset, Host};
+use crate::batches::mix;
+use crate::dataset::{Augmentation, Dataset, Host};
 use crate::gradcam::{grad_cam, upsample_normalised};
 use crate::resnet::{ResNet18, to_channels_last};
 use crate::train::device;
 use crate::weights;
 pub use pneumo_pipeline::contract::card::ModelCard as Card;
+
+/// View `v` of test-time augmentation for `n` images: one gentle affine transform drawn from
+/// (`seed`, `v`), the same for every image, intensity unchanged.
+fn tta_view(seed: u64, v: usize, n: usize) -> Augmentation {
+    let mut rng = SplitMix64::new(mix(seed, v as u64, 3));
+    let mut sym = |m: f64| (rng.uniform() * 2.0 - 1.0) * m;
+    let angle = sym(5.0).to_radians();
+    let zoom = 1.0 + sym(0.05);
+    let (tx, ty) = (sym(0.03) * 2.0, sym(0.03) * 2.0);
+    let (c, s) = (angle.cos() / zoom, angle.sin() / zoom);
+    let theta = [c, -s, tx, s, c, ty].map(|x| x as f32);
+    Augmentation {
+        theta: theta.repeat(n),
+        intensity: [1.0f32, 0.0].repeat(n),
+    }
+}
 
 /// A trained network with its preprocessing and threshold.
 pub struct Model {
@@ -54,11 +71,25 @@ impl Model {
     }
 
     /// Pneumonia probabilities of gathered images, one per image.
+    /// With test-time augmentation in the card, the mean over the image and its views.
     pub fn probabilities(&self, ds: &Dataset, host: &Host) -> anyhow::Result<Vec<f32>> {
+        let n = host.labels.len();
+        let mut views: Vec<Option<Augmentation>> = vec![None];
+        if let Some(t) = &self.card.tta {
+            views.extend((1..=t.views).map(|v| Some(tta_view(t.seed, v, n))));
+        }
         let probs = tch::no_grad(|| {
-            let (x, _) = ds.tensors(host, self.device, None);
-            let p = self.net.forward_t(&x, false).sigmoid().flatten(0, -1);
-            Vec::<f32>::try_from(p.to_device(Device::Cpu))
+            let mut sum: Option<tch::Tensor> = None;
+            for aug in &views {
+                let (x, _) = ds.tensors(host, self.device, aug.as_ref());
+                let p = self.net.forward_t(&x, false).sigmoid().flatten(0, -1);
+                sum = Some(match sum {
+                    None => p,
+                    Some(s) => s + p,
+                });
+            }
+            let mean = sum.expect("at least the image itself") / views.len() as f64;
+            Vec::<f32>::try_from(mean.to_device(Device::Cpu))
         })
         .context("reading the network's probabilities")?;
         anyhow::ensure!(

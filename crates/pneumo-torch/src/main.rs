@@ -79,6 +79,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 threshold: params.threshold,
                 threshold_rule: None,
                 calibration: None,
+                tta: None,
                 input_side: ds.side,
                 mean: ds.mean,
                 std: ds.std,
