@@ -3,7 +3,7 @@
 //! job's own exit-code file and the outputs' presence, and commits to the cache itself.
 //!
 //! Each run has a folder `.pneumo/slurm/<key>/` (workspace and cache on a filesystem the
-//! nodes share, the HPC norm): `job.json`, `job.sh` (the batch script), `log`, `exitcode`,
+//! nodes share, the HPC norm): `job.sh` (the batch script), `log`, `exitcode`,
 //! `jobid` and `run/out/`, the outputs, renamed into the cache on success. The job's name
 //! derives from the key, so a driver that was killed and started again finds the job still
 //! queued or running and waits for it instead of submitting it twice; a job that finished
@@ -45,9 +45,6 @@ impl RunDir {
     }
     pub fn path(&self) -> &Path {
         &self.0
-    }
-    pub fn job(&self) -> PathBuf {
-        self.0.join("job.json")
     }
     pub fn script(&self) -> PathBuf {
         self.0.join("job.sh")
@@ -166,7 +163,6 @@ impl Slurm {
             fs::remove_dir_all(dir.run())?;
         }
         fs::create_dir_all(dir.run())?;
-        job.write(&dir.job())?;
         let mut resources = decl.resources.clone();
         if resources.gpus.is_none()
             && job.params.get("device").and_then(|d| d.as_str()) == Some("cuda")
@@ -179,7 +175,8 @@ impl Slurm {
             key: &job.key,
             workspace: &job.workspace,
             exe: &self.exe,
-            job_file: &std::path::absolute(dir.job())?,
+            // the engine's job file (`.pneumo/jobs/<key>.json`), written before this call
+            job_file: &StageJob::path(&job.workspace, &job.key),
             log: &std::path::absolute(dir.log())?,
             exit_file: &std::path::absolute(dir.exit_file())?,
             resources: &resources,
