@@ -103,3 +103,27 @@ fn report_shows_seeds_and_their_ensemble_when_given_one() {
     );
     assert!(md.contains("images/members-test.png"), "{md}");
 }
+
+#[test]
+fn the_training_table_names_every_robustness_option_set() {
+    let mut a = artifacts();
+    let plain = markdown(&document(&a));
+    assert!(plain.contains("| regularisation | none |"), "{plain}");
+    let p = &mut a.train_card.params;
+    p.label_smoothing = 0.1;
+    p.dropout = 0.3;
+    p.mixup = 0.4;
+    p.loss = pneumo_pipeline::stages::choices::Loss::Focal;
+    p.augment.crop = 0.7;
+    p.augment.gamma = 0.3;
+    p.augment.blur = 1.5;
+    p.augment.noise = 0.05;
+    let md = markdown(&document(&a));
+    for text in [
+        "label smoothing 0.1, dropout before the head 0.3, mixup alpha 0.4",
+        "the focal loss (gamma 2.0) on logits",
+        "random resized crop, area ≥0.7, gamma exp(±0.3), blur sigma ≤1.5, noise SD ≤0.05",
+    ] {
+        assert!(md.contains(text), "no `{text}` in:\n{md}");
+    }
+}

@@ -71,6 +71,22 @@ choice!(
     Precision { Fp32 = "fp32", Bf16 = "bf16", Auto = "auto" }
 );
 choice!(
+    /// The training loss.
+    Loss {
+        /// Binary cross-entropy on the logit.
+        Bce = "bce",
+        /// Focal loss (Lin et al. 2017): cross-entropy scaled by `(1 - p_t)^gamma`.
+        Focal = "focal",
+    }
+);
+
+#[allow(clippy::derivable_impls)] // the macro's enums derive no Default
+impl Default for Loss {
+    fn default() -> Self {
+        Loss::Bce
+    }
+}
+choice!(
     /// Which training checkpoint evaluate scores.
     Checkpoint { Best = "best", Latest = "latest" }
 );

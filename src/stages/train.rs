@@ -5,7 +5,7 @@
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::choices::{Device, Monitor, Optimizer, Precision, Sampler, Schedule};
+use super::choices::{Device, Loss, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
 use crate::contract::summary::TrainSummary;
 use crate::contract::task::WorkerTask;
@@ -71,6 +71,37 @@ pub struct TrainParams {
     /// Light augmentation on each training batch; all zero (the default) is none.
     #[serde(default)]
     pub augment: Augment,
+    /// Targets pulled toward 1/2 by this much (`y (1 - e) + e / 2`); 0 (the default) is none.
+    /// Unset robustness options are left out of the canonical params, so keys made before
+    /// they existed still hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+    /// Dropout probability before the classifier head (training only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+    /// Mixup's alpha: each batch mixed with a permutation of itself, weight ~ Beta(a, a)
+    /// (images and targets alike); 0 (the default) is off. 0.2–0.4 is the usual range.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mixup: f64,
+    /// `bce` or `focal` (binary cross-entropy scaled by `(1 - p_t)^focal_gamma`, with
+    /// `pos_weight` as the class weight).
+    #[serde(default, skip_serializing_if = "is_bce")]
+    pub loss: Loss,
+    #[serde(default = "d_focal_gamma", skip_serializing_if = "is_focal_default")]
+    pub focal_gamma: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn is_bce(l: &Loss) -> bool {
+    *l == Loss::Bce
+}
+fn d_focal_gamma() -> f64 {
+    2.0
+}
+fn is_focal_default(g: &f64) -> bool {
+    *g == d_focal_gamma()
 }
 
 /// Random per-image changes, uniform in +-value. Horizontal flip is off by default: it moves
@@ -95,6 +126,19 @@ pub struct Augment {
     pub contrast: f64,
     #[serde(default)]
     pub hflip: bool,
+    /// Gamma: intensity raised to `exp(u)`, `u` uniform in +-value (0.3: 0.74 to 1.35).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gamma: f64,
+    /// Gaussian blur with sigma uniform in [0, value] pixels (of the cached side).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blur: f64,
+    /// Gaussian noise with a standard deviation uniform in [0, value] intensity units.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noise: f64,
+    /// Random resized crop: the crop's area uniform in [value, 1] of the image, its aspect
+    /// ratio log-uniform in [3/4, 4/3], placed uniformly, resized back to the side; 0 is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub crop: f64,
 }
 
 impl Augment {
@@ -170,6 +214,7 @@ impl TypedStage for Train {
         ("sampler", Sampler::ALL),
         ("monitor", Monitor::ALL),
         ("precision", Precision::ALL),
+        ("loss", Loss::ALL),
     ];
 
     fn check(&self, p: &mut TrainParams) -> Result<(), String> {
@@ -180,6 +225,34 @@ impl TypedStage for Train {
         }
         if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
             return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
+        }
+        let unit = |v: f64| (0.0..1.0).contains(&v);
+        if !unit(p.label_smoothing) || !unit(p.dropout) {
+            return Err("invalid value `label_smoothing`/`dropout`: must be in [0, 1)".into());
+        }
+        if [p.mixup, p.focal_gamma].iter().any(|v| v.is_nan() || *v < 0.0) {
+            return Err("invalid value `mixup`/`focal_gamma`: must be 0 or more".into());
+        }
+        let a = &p.augment;
+        if [
+            a.rotate,
+            a.scale,
+            a.shift,
+            a.brightness,
+            a.contrast,
+            a.gamma,
+            a.blur,
+            a.noise,
+        ]
+        .iter()
+        .any(|v| v.is_nan() || *v < 0.0)
+        {
+            return Err("invalid value in `augment`: ranges must be 0 or more".into());
+        }
+        if !(0.0..=1.0).contains(&a.crop) || a.scale >= 1.0 {
+            return Err(
+                "invalid value `augment.crop`/`augment.scale`: crop is an area fraction in (0, 1] (0: off), scale below 1".into(),
+            );
         }
         Ok(())
     }

@@ -68,22 +68,52 @@ pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
 }
 
 /// The augmentation of iteration `i`'s batch of `n`, or `None` when augmentation is off.
+/// Options added later draw after the earlier ones, and only when set, so a recipe without
+/// them draws what it always drew.
 pub(crate) fn augmentation(a: &Augment, seed: u64, i: usize, n: usize) -> Option<Augmentation> {
     if a.is_off() {
         return None;
     }
     let mut rng = SplitMix64::new(mix(seed, i as u64, 2));
     let mut sym = |m: f64| (rng.uniform() * 2.0 - 1.0) * m;
-    let mut theta = Vec::with_capacity(n * 6);
-    let mut intensity = Vec::with_capacity(n * 2);
+    let mut out = Augmentation::default();
     for _ in 0..n {
         let angle = sym(a.rotate).to_radians();
         let zoom = 1.0 + sym(a.scale);
         let (tx, ty) = (sym(a.shift) * 2.0, sym(a.shift) * 2.0);
         let flip = if a.hflip && sym(1.0) > 0.0 { -1.0 } else { 1.0 };
         let (c, s) = (angle.cos() / zoom, angle.sin() / zoom);
-        theta.extend([c * flip, -s, tx, s * flip, c, ty].map(|v| v as f32));
-        intensity.extend([(1.0 + sym(a.contrast)) as f32, sym(a.brightness) as f32]);
+        let mut theta = [c * flip, -s, tx, s * flip, c, ty];
+        out.intensity
+            .extend([(1.0 + sym(a.contrast)) as f32, sym(a.brightness) as f32]);
+        if a.crop > 0.0 {
+            // u in [-1, 1] -> area in [crop, 1], log aspect in +-ln(4/3), centre in the room left
+            let area = a.crop + (1.0 - a.crop) * (sym(1.0) + 1.0) / 2.0;
+            let ratio = sym((4.0f64 / 3.0).ln()).exp();
+            let (w, h) = (
+                (area * ratio).sqrt().min(1.0),
+                (area / ratio).sqrt().min(1.0),
+            );
+            let (cx, cy) = (sym(1.0 - w), sym(1.0 - h));
+            theta = [
+                theta[0] * w,
+                theta[1] * w,
+                theta[2] * w + cx,
+                theta[3] * h,
+                theta[4] * h,
+                theta[5] * h + cy,
+            ];
+        }
+        out.theta.extend(theta.map(|v| v as f32));
+        if a.gamma > 0.0 {
+            out.gamma.push(sym(a.gamma).exp() as f32);
+        }
+        if a.blur > 0.0 {
+            out.blur.push(((sym(1.0) + 1.0) / 2.0 * a.blur) as f32);
+        }
+        if a.noise > 0.0 {
+            out.noise.push(((sym(1.0) + 1.0) / 2.0 * a.noise) as f32);
+        }
     }
-    Some(Augmentation { theta, intensity })
+    Some(out)
 }

@@ -136,29 +136,96 @@ pub struct Host {
 }
 
 /// Per-image affine warps and intensity changes, drawn on the host from the run's seed.
+#[derive(Debug, Clone, Default)]
 pub struct Augmentation {
     /// `[B, 2, 3]` row-major: output -> input sampling coordinates in [-1, 1].
     pub theta: Vec<f32>,
     /// `[B, 2]`: contrast factor, brightness offset (in [0, 1] intensity units).
     pub intensity: Vec<f32>,
+    /// `[B]` gamma exponents, or empty (none).
+    pub gamma: Vec<f32>,
+    /// `[B]` blur sigmas in pixels, or empty (none).
+    pub blur: Vec<f32>,
+    /// `[B]` noise standard deviations, or empty (none); the noise itself comes from
+    /// libtorch's generator, which the training loop seeds per iteration.
+    pub noise: Vec<f32>,
 }
 
 impl Augmentation {
     fn apply(&self, gray: &Tensor) -> Tensor {
         let b = gray.size()[0];
         let device = gray.device();
+        let per_image = |v: &[f32]| Tensor::from_slice(v).view([b, 1, 1, 1]).to_device(device);
         let theta = Tensor::from_slice(&self.theta)
             .view([b, 2, 3])
             .to_device(device);
         let grid = Tensor::affine_grid_generator(&theta, gray.size(), false);
         // bilinear, zeros outside (a black border, as on many films), align_corners false
-        let warped = gray.grid_sampler(&grid, 0, 0, false);
+        let mut x = gray.grid_sampler(&grid, 0, 0, false);
+        if !self.blur.is_empty() {
+            x = blur(&x, &self.blur);
+        }
+        if !self.gamma.is_empty() {
+            x = x.clamp(0.0, 1.0).pow(&per_image(&self.gamma));
+        }
         let ib = Tensor::from_slice(&self.intensity)
             .view([b, 2, 1, 1])
             .to_device(device);
         let contrast = ib.narrow(1, 0, 1);
         let brightness = ib.narrow(1, 1, 1);
-        let mean = warped.mean_dim(&[2i64, 3][..], true, Kind::Float);
-        ((warped - &mean) * contrast + mean + brightness).clamp(0.0, 1.0)
+        let mean = x.mean_dim(&[2i64, 3][..], true, Kind::Float);
+        let mut x = (x - &mean) * contrast + mean + brightness;
+        if !self.noise.is_empty() {
+            x = &x + x.randn_like() * per_image(&self.noise);
+        }
+        x.clamp(0.0, 1.0)
     }
+}
+
+/// A separable Gaussian blur of `[B, 1, H, W]` with one sigma (pixels) per image; edges
+/// replicated. Sigma 0 leaves an image as it is.
+fn blur(x: &Tensor, sigmas: &[f32]) -> Tensor {
+    let b = sigmas.len() as i64;
+    let radius = (sigmas.iter().fold(0f32, |m, s| m.max(*s)) * 3.0)
+        .ceil()
+        .max(1.0) as i64;
+    let k = 2 * radius + 1;
+    let mut weights = Vec::with_capacity((b * k) as usize);
+    for &s in sigmas {
+        let row: Vec<f32> = (-radius..=radius)
+            .map(|d| {
+                if s <= 0.0 {
+                    f32::from(d == 0)
+                } else {
+                    (-(d * d) as f32 / (2.0 * s * s)).exp()
+                }
+            })
+            .collect();
+        let total: f32 = row.iter().sum();
+        weights.extend(row.iter().map(|w| w / total));
+    }
+    let w = Tensor::from_slice(&weights).to_device(x.device());
+    let size = x.size();
+    let (h, wd) = (size[2], size[3]);
+    // the batch as channels of one image, so each gets its own kernel (groups = B)
+    let x = x
+        .view([1, b, h, wd])
+        .replication_pad2d([radius, radius, radius, radius]);
+    let x = x.conv2d(
+        &w.view([b, 1, 1, k]),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        b,
+    );
+    let x = x.conv2d(
+        &w.view([b, 1, k, 1]),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        b,
+    );
+    x.view([b, 1, h, wd])
 }

@@ -41,6 +41,7 @@ fn tta_view(seed: u64, v: usize, n: usize) -> Augmentation {
     Augmentation {
         theta: theta.repeat(n),
         intensity: [1.0f32, 0.0].repeat(n),
+        ..Default::default()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod optim;
 pub mod precision;
 pub mod predict;
 pub mod resnet;
+pub mod robust;
 pub mod runtime;
 pub mod say;
 pub mod train;

@@ -76,6 +76,8 @@ pub struct ResNet18 {
     bn1: nn::BatchNorm,
     layers: [Vec<BasicBlock>; 4],
     fc: nn::Linear,
+    /// Dropout probability before `fc` in training mode (0: none, torchvision's network).
+    pub dropout: f64,
 }
 
 impl ResNet18 {
@@ -97,6 +99,7 @@ impl ResNet18 {
                 layer("layer4", 256, 512, 2),
             ],
             fc: nn::linear(p / "fc", 512, num_classes, Default::default()),
+            dropout: 0.0,
         }
     }
 
@@ -114,18 +117,27 @@ impl ResNet18 {
         h // [B, 512, 7, 7]
     }
 
-    /// Logits from layer4 activations.
+    /// Logits from layer4 activations (eval mode).
     pub fn head(&self, features: &Tensor) -> Tensor {
-        features
+        self.head_t(features, false)
+    }
+
+    fn head_t(&self, features: &Tensor, train: bool) -> Tensor {
+        let pooled = features
             .adaptive_avg_pool2d([1, 1]) // [B, 512, 1, 1]
-            .flatten(1, -1) // [B, 512]
-            .apply(&self.fc) // [B, num_classes]
+            .flatten(1, -1); // [B, 512]
+        let pooled = if train && self.dropout > 0.0 {
+            pooled.dropout(self.dropout, true)
+        } else {
+            pooled
+        };
+        pooled.apply(&self.fc) // [B, num_classes]
     }
 }
 
 impl ModuleT for ResNet18 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.head(&self.features_t(xs, train))
+        self.head_t(&self.features_t(xs, train), train)
     }
 }
 

@@ -19,12 +19,13 @@ use pneumo_pipeline::model::stats;
 use pneumo_pipeline::stages::choices::{self, Monitor};
 use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
 
-use crate::batches::{Sampler, augmentation};
+use crate::batches::{Sampler, augmentation, mix};
 use crate::checkpoint::{OPTIMIZER, Resume, STATE, WEIGHTS, latest_checkpoint, write_checkpoint};
 use crate::dataset::Dataset;
 use crate::optim::{self, Optimizer, Rule};
 use crate::precision::autocast_bf16;
 use crate::resnet::{ResNet18, to_channels_last};
+use crate::robust::{self, Mixup};
 use crate::weights;
 
 pub fn device(name: &str) -> anyhow::Result<Device> {
@@ -89,7 +90,8 @@ pub fn train(
     let device = device(p.device.as_str())?;
     tch::manual_seed(p.seed as i64);
     let mut vs = VarStore::new(device);
-    let net = ResNet18::new(&vs.root(), 1);
+    let mut net = ResNet18::new(&vs.root(), 1);
+    net.dropout = p.dropout;
     if p.weights != "none" {
         let loaded = weights::load(&mut vs, &workspace.join(&p.weights))?;
         crate::note!(
@@ -162,7 +164,7 @@ pub fn train(
     let first = state.iteration;
     let augment = p.augment.clone();
     let bf16 = crate::precision::resolve(p.precision, device);
-    let seed = p.seed;
+    let (seed, mixup) = (p.seed, p.mixup);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         // the loader: gathers (and draws augmentation for) batches ahead of the network
         let (tx, rx) = std::sync::mpsc::sync_channel(3);
@@ -170,23 +172,26 @@ pub fn train(
             for i in first..total {
                 let items = sampler.batch(i);
                 let aug = augmentation(&augment, seed, i, items.len());
-                if tx.send((ds.gather(&items), aug)).is_err() {
+                let mixed = Mixup::draw(mixup, seed, i, items.len());
+                if tx.send((ds.gather(&items), aug, mixed)).is_err() {
                     break;
                 }
             }
         });
         let mut iteration = state.iteration;
         while iteration < total {
-            let (host, aug) = rx.recv().context("the batch loader stopped")?;
+            let (host, aug, mixed) = rx.recv().context("the batch loader stopped")?;
+            // dropout and noise draw from libtorch's generator: seeded per iteration, so a
+            // resumed run draws what an uninterrupted one would
+            tch::manual_seed(mix(seed, iteration as u64, 5) as i64);
             let (x, y) = ds.tensors(&host, device, aug.as_ref());
+            let (x, target) = match &mixed {
+                Some(m) => m.apply(&x, &y),
+                None => (x, y.shallow_clone()),
+            };
             let logits =
                 autocast_bf16(device, bf16, || net.forward_t(&x, true)).to_kind(Kind::Float);
-            let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
-                &y,
-                None,
-                Some(&pos_weight),
-                tch::Reduction::Mean,
-            );
+            let loss = robust::loss(p, &logits, &target, &pos_weight);
             opt.zero_grad();
             loss.backward();
             opt.step(optim::schedule(p.schedule, p.lr, iteration, total));

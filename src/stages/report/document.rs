@@ -157,8 +157,14 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
     d.push(Heading(2, s("Model")));
     d.push(Para(format!(
         "ResNet-18 as torchvision builds it, with one output logit (the pneumonia score) trained with \
-         binary cross-entropy on logits. Initial weights: {}. It runs on libtorch through tch; the \
+         {} on logits. Initial weights: {}. It runs on libtorch through tch; the \
          checkpoint is saved under torchvision's parameter names.",
+        match params.loss {
+            crate::stages::choices::Loss::Bce => s("binary cross-entropy"),
+            crate::stages::choices::Loss::Focal => {
+                format!("the focal loss (gamma {})", json_num(params.focal_gamma))
+            }
+        },
         match params.weights.as_str() {
             "none" => s("random (seeded); no ImageNet weights were used"),
             w => format!("`{w}`"),
@@ -170,7 +176,7 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
     let aug_text = if aug.is_off() {
         s("none")
     } else {
-        format!(
+        let mut text = format!(
             "rotation ±{}°, scale ±{}, shift ±{}, brightness ±{}, contrast ±{}, horizontal flip {}",
             json_num(aug.rotate),
             json_num(aug.scale),
@@ -178,8 +184,37 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             json_num(aug.brightness),
             json_num(aug.contrast),
             aug.hflip
-        )
+        );
+        for (name, v) in [
+            ("random resized crop, area ≥", aug.crop),
+            ("gamma exp(±", aug.gamma),
+            ("blur sigma ≤", aug.blur),
+            ("noise SD ≤", aug.noise),
+        ] {
+            if v > 0.0 {
+                let close = if name.ends_with('(') || name.ends_with('±') {
+                    ")"
+                } else {
+                    ""
+                };
+                text.push_str(&format!(", {name}{}{close}", json_num(v)));
+            }
+        }
+        text
     };
+    let mut regular: Vec<String> = [
+        ("label smoothing", params.label_smoothing),
+        ("dropout before the head", params.dropout),
+        ("mixup alpha", params.mixup),
+    ]
+    .iter()
+    .filter(|(_, v)| *v > 0.0)
+    .map(|(name, v)| format!("{name} {}", json_num(*v)))
+    .collect();
+    if regular.is_empty() {
+        regular.push(s("none"));
+    }
+
     d.push(Table(
         vec![s("setting"), s("value")],
         vec![
@@ -198,6 +233,7 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             vec![s("sampler"), params.sampler.to_string()],
             vec![s("pos_weight"), json_num(params.pos_weight)],
             vec![s("augmentation"), aug_text],
+            vec![s("regularisation"), regular.join(", ")],
             vec![
                 s("evaluation"),
                 format!(

@@ -129,7 +129,8 @@ impl TypedStage for Report {
     // 5: a seeds-and-ensemble section when the report also needs an `ensemble` stage
     // 6: the ensemble's intervals and the members' forest plots in that section
     // 7: recalibration, the threshold's fragility and the score distributions
-    const VERSION: u32 = 7;
+    // 8: training robustness options (crop, gamma, blur, noise; smoothing, dropout, mixup; focal)
+    const VERSION: u32 = 8;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",
