@@ -102,13 +102,17 @@ fn parity_train_logits_loss_and_gradients() {
     assert!(dl < 1e-5, "loss differs by {dl}");
     loss.backward();
     let vars = f.vs.variables();
-    for (name, want) in [
-        ("fc.weight", "grad_fc_weight"),
-        ("conv1.weight", "grad_conv1_weight"),
+    // conv1's gradient comes back through 17 train-mode batch norms, whose sums libtorch
+    // splits by CPU kernel: PyTorch 2.11 itself, on a 2-core AMD EPYC (AVX2), is 1.81e-3
+    // (channels-last 1.95e-3) from the fixture made on another CPU, and we are 1.81e-3 there
+    // too; on the Intel Xeon (AVX-512) both are near 2e-6. The bound allows for the CPU.
+    for (name, want, bound) in [
+        ("fc.weight", "grad_fc_weight", 1e-3),
+        ("conv1.weight", "grad_conv1_weight", 5e-3),
     ] {
         let r = rel(&vars[name].grad(), &f.want(want));
         println!("{name} gradient relative error {r:.2e}");
-        assert!(r < 1e-3, "{name} gradient relative error {r}");
+        assert!(r < bound, "{name} gradient relative error {r}");
     }
     assert_eq!(logits.kind(), Kind::Float);
 }
