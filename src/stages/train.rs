@@ -64,8 +64,9 @@ pub struct TrainParams {
     /// Validation metric for best checkpoint and early stopping: `f1` (the write-up) or `auc`.
     #[serde(default = "d_monitor")]
     pub monitor: Monitor,
-    /// `fp32`, or `bf16`: autocast to bfloat16 for convolutions and matmuls (weights, gradients
-    /// and the loss stay float32). Meant for CUDA; on CPUs without bf16 units it is slower.
+    /// `fp32` (the default), `bf16`: autocast to bfloat16 for convolutions and matmuls
+    /// (weights, gradients and the loss stay float32), or `auto`: bf16 where the device runs
+    /// it natively (CUDA; CPUs with AMX or AVX512-BF16), fp32 elsewhere, where it is slower.
     #[serde(default = "d_precision")]
     pub precision: Precision,
     /// Light augmentation on each training batch; all zero (the default) is none.
@@ -203,7 +204,8 @@ impl TypedStage for Train {
     // 2: own optimizer step, per-epoch permutations, resume checkpoints; 3: runtime.json;
     // 4: model.json and summary.json carry their format (crate::contract)
     // 5: runtime.json names the precision training ran in (`precision: auto`)
-    const VERSION: u32 = 5;
+    // 6: the optimizer steps through libtorch's fused kernels (float rounding differs)
+    const VERSION: u32 = 6;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess"];
 
@@ -230,7 +232,10 @@ impl TypedStage for Train {
         if !unit(p.label_smoothing) || !unit(p.dropout) {
             return Err("invalid value `label_smoothing`/`dropout`: must be in [0, 1)".into());
         }
-        if [p.mixup, p.focal_gamma].iter().any(|v| v.is_nan() || *v < 0.0) {
+        if [p.mixup, p.focal_gamma]
+            .iter()
+            .any(|v| v.is_nan() || *v < 0.0)
+        {
             return Err("invalid value `mixup`/`focal_gamma`: must be 0 or more".into());
         }
         let a = &p.augment;

@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod checkpoint;
 pub mod dataset;
+pub mod fused;
 pub mod gradcam;
 pub mod infer;
 pub mod optim;

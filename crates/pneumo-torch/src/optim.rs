@@ -30,6 +30,11 @@ pub struct Optimizer {
     state: BTreeMap<String, Tensor>,
     /// Steps taken (AdamW's bias correction).
     pub steps: i64,
+    /// Step through libtorch's fused kernels (`fused.rs`) where the tensors allow; the
+    /// per-op loop otherwise. Both are torch.optim's rule; they differ in float rounding.
+    pub fused: bool,
+    /// Steps this optimizer took through the fused kernels (not saved).
+    pub fused_steps: u64,
 }
 
 impl Optimizer {
@@ -45,6 +50,8 @@ impl Optimizer {
             params,
             state: BTreeMap::new(),
             steps: 0,
+            fused: true,
+            fused_steps: 0,
         }
     }
 
@@ -57,6 +64,67 @@ impl Optimizer {
     /// One update with learning rate `lr` from the gradients in place.
     pub fn step(&mut self, lr: f64) {
         self.steps += 1;
+        if self.fused && self.step_fused(lr) {
+            self.fused_steps += 1;
+        } else {
+            self.step_loop(lr);
+        }
+    }
+
+    /// The step through the fused kernels; false (and nothing changed) where they cannot
+    /// take these tensors.
+    fn step_fused(&mut self, lr: f64) -> bool {
+        let slots: &[&str] = match self.rule {
+            Rule::Sgd { momentum: 0.0, .. } => return false,
+            Rule::Sgd { .. } => &["momentum"],
+            Rule::AdamW { .. } => &["exp_avg", "exp_avg_sq"],
+        };
+        let grads: Vec<(usize, Tensor)> = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (i, p.grad()))
+            .filter(|(_, g)| g.defined())
+            .collect();
+        if grads.is_empty() {
+            return true;
+        }
+        // missing state starts at zero: AdamW's as torch.optim's, and SGD's zero buffer
+        // makes the first step's `buf = grad`
+        for (i, _) in &grads {
+            let (name, p) = &self.params[*i];
+            for slot in slots {
+                self.state
+                    .entry(format!("{slot}.{name}"))
+                    .or_insert_with(|| p.zeros_like().to_kind(Kind::Float));
+            }
+        }
+        let groups: Vec<Vec<&Tensor>> = grads
+            .iter()
+            .map(|(i, g)| {
+                let (name, p) = &self.params[*i];
+                let mut group = vec![p, g];
+                group.extend(slots.iter().map(|s| &self.state[&format!("{s}.{name}")]));
+                group
+            })
+            .collect();
+        if !crate::fused::usable(&groups) {
+            return false;
+        }
+        tch::no_grad(|| match self.rule {
+            Rule::Sgd {
+                momentum,
+                weight_decay,
+            } => crate::fused::sgd(&groups, lr, momentum, weight_decay),
+            Rule::AdamW { weight_decay } => {
+                crate::fused::adamw(&groups, self.steps, lr, BETA1, BETA2, weight_decay, EPS)
+            }
+        });
+        true
+    }
+
+    /// The step as separate tensor ops per parameter.
+    fn step_loop(&mut self, lr: f64) {
         let t = self.steps as i32;
         tch::no_grad(|| {
             for (name, p) in &mut self.params {
@@ -202,13 +270,14 @@ mod tests {
                 [0.701_519_7, -2.294_198, 0.212_125_9],
             ),
         ];
-        for (rule, want) in cases {
+        for ((rule, want), fused) in cases.iter().flat_map(|c| [(*c, true), (*c, false)]) {
             let vs = VarStore::new(tch::Device::Cpu);
             let p = vs
                 .root()
                 .var_copy("p", &Tensor::from_slice(&[1.0f32, -2.0, 0.5]));
             let c = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
             let mut opt = Optimizer::new(&vs, rule);
+            opt.fused = fused;
             for _ in 0..3 {
                 opt.zero_grad();
                 (&p * &p * &p * &c).sum(Kind::Float).backward();
@@ -218,9 +287,66 @@ mod tests {
             for (g, w) in got.iter().zip(want) {
                 assert!(
                     (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                    "{rule:?}: {got:?} vs {want:?}"
+                    "{rule:?} (fused {fused}): {got:?} vs {want:?}"
                 );
             }
+        }
+    }
+
+    /// The fused kernels against the loop on channels-last convolution weights and a bias,
+    /// over steps whose gradients change, with a save and load in the middle.
+    #[test]
+    fn the_fused_step_equals_the_loop() {
+        let rules = [
+            Rule::Sgd {
+                momentum: 0.9,
+                weight_decay: 1e-4,
+            },
+            Rule::AdamW { weight_decay: 0.05 },
+        ];
+        for rule in rules {
+            // fixed values, not libtorch's global generator, which tests running beside this
+            // one draw from
+            let wavy = |shape: &[i64], f: f64| {
+                let n: i64 = shape.iter().product();
+                (Tensor::arange(n, (Kind::Float, tch::Device::Cpu)) * f)
+                    .sin()
+                    .reshape(shape)
+            };
+            let run = |fused: bool| {
+                let vs = VarStore::new(tch::Device::Cpu);
+                let w = vs.root().var_copy("weight", &wavy(&[16, 8, 3, 3], 0.37));
+                let b = vs.root().var_copy("bias", &wavy(&[16], 1.3));
+                crate::resnet::to_channels_last(&vs);
+                assert!(!w.is_contiguous(), "the weight is channels-last");
+                let x = wavy(&[4, 8, 6, 6], 0.11);
+                let dir = tempfile::tempdir().unwrap();
+                let mut opt = Optimizer::new(&vs, rule);
+                opt.fused = fused;
+                for i in 0..6 {
+                    if i == 3 {
+                        opt.save(&dir.path().join("o.safetensors")).unwrap();
+                        opt = Optimizer::new(&vs, rule);
+                        opt.fused = fused;
+                        opt.load(&dir.path().join("o.safetensors")).unwrap();
+                    }
+                    opt.zero_grad();
+                    let y = x.conv2d(&w, Some(&b), [1], [1], [1], 1);
+                    (&y * &y).mean(Kind::Float).backward();
+                    opt.step(0.05);
+                }
+                // the fused run took the fused kernels on every step after the reload
+                assert_eq!(opt.fused_steps, if fused { 3 } else { 0 }, "{rule:?}");
+                let out = Tensor::cat(&[w.flatten(0, -1), b.shallow_clone()], 0);
+                Vec::<f32>::try_from(&out).unwrap()
+            };
+            let (fused, looped) = (run(true), run(false));
+            let worst = fused
+                .iter()
+                .zip(&looped)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-5, "{rule:?}: fused and loop differ by {worst}");
         }
     }
 

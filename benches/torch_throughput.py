@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The peer of `cargo bench -p pneumo-torch --bench throughput` on the CPU, case for case:
+ResNet-18 (torchvision, one logit), channels-last, batch 32 at 224 and 128 px, fp32 and bf16
+autocast, BCE-with-logits, SGD lr 1e-3 momentum 0.9, 2 warm-up then 3 timed steps; then
+torch.optim's step alone on ResNet-18's parameters with random gradients, fused and
+single-tensor (the CPU default), 3 warm-up then 20 timed steps.
+
+    .venv/bin/python benches/torch_throughput.py
+"""
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+
+def model():
+    return torchvision.models.resnet18(num_classes=1).to(memory_format=torch.channels_last)
+
+
+print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+print("| case | train img/s | infer img/s |")
+print("|---|---:|---:|")
+for px in (224, 128):
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        m = model()
+        opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+        x = torch.randn(32, 3, px, px).to(memory_format=torch.channels_last)
+        y = torch.randint(0, 2, (32, 1)).float()
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.binary_cross_entropy_with_logits(m(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(2):
+            step()
+        t = time.perf_counter()
+        for _ in range(3):
+            step()
+        train = 32 * 3 / (time.perf_counter() - t)
+        m.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for _ in range(2):
+                m(x)
+            t = time.perf_counter()
+            for _ in range(3):
+                m(x)
+            infer = 32 * 3 / (time.perf_counter() - t)
+        precision = "bf16 autocast" if bf16 else "fp32"
+        print(f"| batch 32, {px} px, {precision}, channels-last | {train:.1f} | {infer:.1f} |")
+
+print()
+print("| optimizer step, ResNet-18 | fused ms | single-tensor ms |")
+print("|---|---:|---:|")
+for name, make in (
+    ("SGD momentum 0.9", lambda ps, **k: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, weight_decay=1e-4, **k)),
+    ("AdamW", lambda ps, **k: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.05, **k)),
+):
+    ms = []
+    for kw in ({"fused": True}, {"foreach": False}):
+        torch.manual_seed(0)
+        m = model()
+        for p in m.parameters():
+            p.grad = torch.randn_like(p)
+        opt = make(m.parameters(), **kw)
+        for _ in range(3):
+            opt.step()
+        t = time.perf_counter()
+        for _ in range(20):
+            opt.step()
+        ms.append((time.perf_counter() - t) * 1e3 / 20)
+    print(f"| {name} | {ms[0]:.2f} | {ms[1]:.2f} |")
