@@ -36,20 +36,26 @@ fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A valid PNG header claiming 30000x30000 pixels, with next to no pixel data behind it.
-fn bomb_png(path: &Path) {
+/// A valid PNG header for a `side` x `side` grey image, then `idat` as its pixel data.
+fn png(path: &Path, side: u32, idat: &[u8]) {
     let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&30000u32.to_be_bytes());
-    ihdr.extend_from_slice(&30000u32.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
     ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(chunk(b"IHDR", &ihdr));
-    png.extend(chunk(
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    ));
+    png.extend(chunk(b"IDAT", idat));
     png.extend(chunk(b"IEND", &[]));
     fs::write(path, png).unwrap();
+}
+
+/// A valid PNG header claiming 30000x30000 pixels, with next to no pixel data behind it.
+fn bomb_png(path: &Path) {
+    png(
+        path,
+        30000,
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
 }
 
 #[test]
@@ -76,6 +82,13 @@ fn bad_files_are_reported_and_excluded() {
         .unwrap();
     bomb_png(&pneumonia.join("person902_bacteria_1.png"));
     common::write_rgb_jpeg(&pneumonia.join("person903_virus_1.jpeg"), 50, 40);
+    // a sound header over pixel data that is not zlib: the index (headers only) takes it,
+    // preprocess rejects it by name instead of failing the run
+    png(
+        &pneumonia.join("person904_virus_1.png"),
+        32,
+        b"these bytes are not a deflate stream",
+    );
 
     let r = ws.ok(&["run"]);
     let summary = r.stderr();
@@ -110,16 +123,30 @@ fn bad_files_are_reported_and_excluded() {
     let rgb = by_name["person903_virus_1.jpeg"];
     assert_eq!((rgb.error.as_deref(), rgb.channels), (None, Some(3)));
     assert_eq!(by_name["IM-0500-0001.jpeg"].error, None);
+    assert_eq!(by_name["person904_virus_1.png"].error, None);
 
     let good = rows.iter().filter(|r| r.error.is_none()).count();
     let meta: CacheMeta =
         serde_json::from_slice(&fs::read(ws.path().join("build/preprocess/meta.json")).unwrap())
             .unwrap();
-    assert_eq!(meta.count, good);
+    assert_eq!(meta.count, good - 1);
+    assert_eq!(meta.rejected.len(), 1, "{:?}", meta.rejected);
+    assert!(
+        meta.rejected[0].path.ends_with("person904_virus_1.png")
+            && meta.rejected[0]
+                .error
+                .starts_with("corrupt or truncated image"),
+        "{:?}",
+        meta.rejected
+    );
+    assert!(
+        summary.contains("person904_virus_1.png failed to decode"),
+        "{summary}"
+    );
     let cache = fs::metadata(ws.path().join("build/preprocess/images.u8"))
         .unwrap()
         .len();
-    assert_eq!(cache, good as u64 * 32 * 32);
+    assert_eq!(cache, (good as u64 - 1) * 32 * 32);
 }
 
 #[test]

@@ -127,3 +127,20 @@ fn the_training_table_names_every_robustness_option_set() {
         assert!(md.contains(text), "no `{text}` in:\n{md}");
     }
 }
+
+#[test]
+fn preprocessing_names_its_equalisation_and_the_files_it_rejected() {
+    let mut a = artifacts();
+    a.preprocess["equalize"] = serde_json::json!({"method": "clahe", "clip": 3.0, "tiles": 4});
+    a.preprocess["rejected"] = serde_json::json!([
+        {"path": "train/PNEUMONIA/person9_virus_1.png", "error": "corrupt or truncated image: bad zlib"}
+    ]);
+    let md = markdown(&document(&a));
+    for text in [
+        "Per-image intensity normalisation after resizing: CLAHE, clip limit 3, 4x4 tiles (OpenCV createCLAHE).",
+        "1 more passed the index's header checks but failed to decode in preprocessing",
+        "`train/PNEUMONIA/person9_virus_1.png` (corrupt or truncated image: bad zlib)",
+    ] {
+        assert!(md.contains(text), "no `{text}` in:\n{md}");
+    }
+}

@@ -46,9 +46,17 @@ pub struct ModelCard {
     /// views (evaluate's `tta`); `predict` does the same, so its probabilities are evaluate's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tta: Option<Tta>,
+    /// The precision to score in (evaluate's `precision`; `auto` resolves on the machine
+    /// that scores). Absent (train's card): fp32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::stages::choices::Precision>,
     pub input_side: i64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// The per-image normalisation of the cache the model was trained on; `predict`
+    /// applies it after resizing, as `preprocess` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equalize: Option<crate::data::equalize::Equalization>,
 }
 
 /// Test-time augmentation: `views` affine views (rotation up to ±5°, zoom ±5%, shift ±3% of
@@ -108,6 +116,17 @@ impl ModelCard {
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             bail!("std {s} must be a positive number (it divides every pixel)");
         }
+        if let Some(eq) = &self.equalize
+            && (!(1..=64).contains(&eq.tiles)
+                || i64::from(eq.tiles) > self.input_side
+                || !(eq.clip.is_finite() && (0.0..=256.0).contains(&eq.clip)))
+        {
+            bail!(
+                "equalize: clip {} and tiles {} must lie in 0..=256 and 1..=min(64, input_side)",
+                eq.clip,
+                eq.tiles
+            );
+        }
         let plain = Path::new(&self.weights)
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
@@ -158,6 +177,18 @@ mod tests {
             ("weights=\"/etc/passwd\"", "inside the model folder"),
             ("format=99", "newer than this build reads"),
             ("colour=\"blue\"", "unknown field `colour`"),
+            (
+                r#"equalize={"method": "clahe", "clip": 2, "tiles": 100000}"#,
+                "tiles 100000",
+            ),
+            (
+                r#"equalize={"method": "clahe", "clip": 1e9, "tiles": 8}"#,
+                "clip 1000000000",
+            ),
+            (
+                r#"equalize={"method": "sharpen", "clip": 2, "tiles": 8}"#,
+                "unknown variant `sharpen`",
+            ),
         ] {
             let err = format!("{:#}", card(edit).unwrap_err());
             assert!(
@@ -183,9 +214,15 @@ mod tests {
                 b: -1.0,
             }),
             tta: Some(Tta { views: 4, seed: 1 }),
+            precision: Some(crate::stages::choices::Precision::Auto),
             input_side: 128,
             mean: [0.5; 3],
             std: [0.25; 3],
+            equalize: Some(crate::data::equalize::Equalization {
+                method: crate::data::equalize::Method::Clahe,
+                clip: 2.0,
+                tiles: 8,
+            }),
         };
         c.write(dir.path()).unwrap();
         let back = ModelCard::load(&dir.path().join(FILE)).unwrap();

@@ -46,8 +46,26 @@ pub fn decode_gray(bytes: &[u8], max_pixels: u64) -> Result<(ImageFacts, Gray), 
     Ok((facts, gray))
 }
 
+/// Reads the header and checks the pixel limit, decoding no pixels: what `index` checks, so
+/// that a first run decodes each image once (in `preprocess`, where a file whose pixels
+/// fail becomes a rejected row).
+pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<ImageFacts, DecodeError> {
+    open(bytes, max_pixels).map(|(facts, _)| facts)
+}
+
 /// Reads the header, checks the pixel limit and decodes.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<(ImageFacts, DynamicImage), DecodeError> {
+    let (facts, decoder) = open(bytes, max_pixels)?;
+    let img =
+        DynamicImage::from_decoder(decoder).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    Ok((facts, img))
+}
+
+/// The format guessed, the header read, the pixel limit checked.
+fn open(
+    bytes: &[u8],
+    max_pixels: u64,
+) -> Result<(ImageFacts, impl ImageDecoder + '_), DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -75,9 +93,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<(ImageFacts, DynamicImage
         channels: color.channel_count(),
         bit_depth: (color.bits_per_pixel() / color.channel_count() as u16) as u8,
     };
-    let img =
-        DynamicImage::from_decoder(decoder).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-    Ok((facts, img))
+    Ok((facts, decoder))
 }
 
 /// Pillow's `convert("L")` for 8-bit colour (ITU-R 601-2 luma, its fixed-point rounding);

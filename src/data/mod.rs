@@ -2,6 +2,7 @@
 //! Nothing here knows about the pipeline engine.
 
 pub mod decode;
+pub mod equalize;
 pub mod kermany;
 pub mod layout;
 pub mod manifest;

@@ -45,7 +45,8 @@ pub struct Runtime {
     /// The GPU's CUDA runtime and cuDNN versions, when the device is CUDA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cuda: Option<String>,
-    /// The precision training ran in (`fp32`, `bf16`): what `precision: auto` resolved to.
+    /// The precision training or scoring ran in (`fp32`, `bf16`): what `precision: auto`
+    /// resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
 }

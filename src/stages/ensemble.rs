@@ -118,6 +118,7 @@ impl TypedStage for Ensemble {
             calibration: p.calibration,
             tta: None,
             device: Device::Cpu,
+            precision: crate::stages::choices::Precision::Fp32,
         };
         let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;
         metrics.checkpoint = format!(

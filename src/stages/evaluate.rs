@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::choices::{Checkpoint, Device};
+use super::choices::{Checkpoint, Device, Precision};
 use super::split::{self, SplitRow};
 use super::threshold::fragility;
 pub use super::threshold::{Fragility, Threshold};
@@ -49,6 +49,15 @@ pub struct EvaluateParams {
     /// `cpu`, `cuda` or `auto`.
     #[serde(default = "d_device")]
     pub device: Device,
+    /// Scoring in `fp32` (the default, as train's), `bf16` autocast, or `auto` (bf16 where
+    /// the device runs it natively, as train's `precision`). Recorded in the model card, so
+    /// `predict` scores alike; Grad-CAM maps stay fp32 whatever this says.
+    #[serde(default = "d_precision")]
+    pub precision: Precision,
+}
+
+fn d_precision() -> Precision {
+    Precision::Fp32
 }
 
 fn d_checkpoint() -> Checkpoint {
@@ -119,12 +128,16 @@ impl TypedStage for Evaluate {
     // 2: runtime.json (where the scores were computed); 3: a metric with an empty
     // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
     // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds,
-    // test-time augmentation
-    const VERSION: u32 = 5;
+    // test-time augmentation; 6: `precision` (bf16 scoring where native)
+    const VERSION: u32 = 6;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
 
-    const CHOICES: &'static [Choice] = &[("checkpoint", Checkpoint::ALL), ("device", Device::ALL)];
+    const CHOICES: &'static [Choice] = &[
+        ("checkpoint", Checkpoint::ALL),
+        ("device", Device::ALL),
+        ("precision", Precision::ALL),
+    ];
 
     fn check(&self, p: &mut EvaluateParams) -> Result<(), String> {
         if p.tta.is_some_and(|v| !(1..=16).contains(&v)) {
@@ -154,6 +167,7 @@ impl TypedStage for Evaluate {
             views,
             seed: p.seed,
         });
+        card.precision = Some(p.precision);
         card.write(&model_dir)?;
 
         let scores = ctx.out_dir.join("scores.csv");

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::decode::decode;
+use crate::data::decode::inspect;
 use crate::data::kermany::parse_name;
 use crate::data::layout::{LABELS, SPLITS, missing_dataset_hint, place};
 use crate::data::manifest::{self, ManifestRow};
@@ -73,8 +73,9 @@ impl TypedStage for Index {
     const KIND: &'static str = "index";
 
     // 2: symlink loops, dangling links, unreadable files and names with control
-    // characters or invalid UTF-8 are bad rows, not a failed run
-    const VERSION: u32 = 2;
+    // characters or invalid UTF-8 are bad rows, not a failed run; 3: headers only (pixels
+    // that fail to decode are preprocess's rejected rows), so a first run decodes once
+    const VERSION: u32 = 3;
 
     fn check(&self, p: &mut IndexParams) -> Result<(), String> {
         // `data/x/`, `./data/x` and `data/x` are one folder: one key
@@ -177,13 +178,13 @@ fn index_file(
         row.error = Some(why);
         return Ok(row);
     }
-    match decode(&bytes, max_pixels) {
-        Ok((facts, _)) if is_jpeg(&bytes) && !has_jpeg_end(&bytes) => {
+    match inspect(&bytes, max_pixels) {
+        Ok(facts) if is_jpeg(&bytes) && !has_jpeg_end(&bytes) => {
             row.width = Some(facts.width);
             row.height = Some(facts.height);
             row.error = Some("truncated JPEG (no end-of-image marker)".into());
         }
-        Ok((facts, _)) => {
+        Ok(facts) => {
             row.width = Some(facts.width);
             row.height = Some(facts.height);
             row.channels = Some(facts.channels as u32);

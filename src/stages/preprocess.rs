@@ -13,11 +13,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::decode::decode_gray;
+use crate::data::equalize::{Equalization, Method};
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
 use crate::data::table::write_parquet;
 use crate::pipeline::stage::{StageContext, TypedStage};
-use crate::stages::index::{IndexSummary, SUMMARY};
+use crate::stages::index::{BadFile, IndexSummary, SUMMARY};
 
 /// ImageNet statistics, the write-up's normalisation.
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
@@ -34,6 +35,39 @@ pub struct PreprocessParams {
     pub mean: [f64; 3],
     #[serde(default = "default_std")]
     pub std: [f64; 3],
+    /// Per-image intensity normalisation after resizing: `none`, `histogram` (Pillow's
+    /// `ImageOps.equalize`) or `clahe` (OpenCV's, with `clahe_clip` and `clahe_tiles`).
+    /// Unset ones stay out of the stage's key, so older caches keep theirs.
+    #[serde(default, skip_serializing_if = "Method::is_none")]
+    pub equalize: Method,
+    #[serde(default = "default_clip", skip_serializing_if = "is_default_clip")]
+    pub clahe_clip: f64,
+    #[serde(default = "default_tiles", skip_serializing_if = "is_default_tiles")]
+    pub clahe_tiles: u32,
+}
+
+fn default_clip() -> f64 {
+    2.0
+}
+fn is_default_clip(v: &f64) -> bool {
+    *v == default_clip()
+}
+fn default_tiles() -> u32 {
+    8
+}
+fn is_default_tiles(v: &u32) -> bool {
+    *v == default_tiles()
+}
+
+impl PreprocessParams {
+    /// The normalisation these params ask for, if any.
+    pub fn equalization(&self) -> Option<Equalization> {
+        (!self.equalize.is_none()).then_some(Equalization {
+            method: self.equalize,
+            clip: self.clahe_clip,
+            tiles: self.clahe_tiles,
+        })
+    }
 }
 
 fn default_size() -> u32 {
@@ -66,6 +100,12 @@ pub struct CacheMeta {
     /// where Grad-CAM finds the original films. Empty in caches written before version 2.
     #[serde(default)]
     pub data: String,
+    /// The per-image normalisation applied after resizing (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equalize: Option<Equalization>,
+    /// Files the index accepted whose pixels failed to decode: not cached, so in no role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<BadFile>,
 }
 
 pub const IMAGES: &str = "images.u8";
@@ -81,8 +121,9 @@ impl TypedStage for Preprocess {
     type Params = PreprocessParams;
     const KIND: &'static str = "preprocess";
 
-    // 2: meta.json names the dataset folder (Grad-CAM draws on the original films)
-    const VERSION: u32 = 2;
+    // 2: meta.json names the dataset folder (Grad-CAM draws on the original films); 3: a
+    // file whose pixels fail to decode is a rejected row in meta.json, not a failed run
+    const VERSION: u32 = 3;
 
     const UPSTREAMS: &'static [&'static str] = &["index"];
 
@@ -95,6 +136,18 @@ impl TypedStage for Preprocess {
         }
         if p.std.iter().any(|x| *x <= 0.0) {
             return Err("invalid value `std`: every entry must be positive".into());
+        }
+        if p.clahe_clip.is_nan() || p.clahe_clip < 0.0 || p.clahe_clip > 256.0 {
+            return Err(format!(
+                "invalid value `clahe_clip`: {} (expected 0 to 256; 0 turns clipping off)",
+                p.clahe_clip
+            ));
+        }
+        if !(1..=64).contains(&p.clahe_tiles) || p.clahe_tiles > p.size {
+            return Err(format!(
+                "invalid value `clahe_tiles`: {} (expected 1 to 64, and at most `size`)",
+                p.clahe_tiles
+            ));
         }
         Ok(())
     }
@@ -110,28 +163,52 @@ impl TypedStage for Preprocess {
             .filter(|r| r.error.is_none())
             .collect();
         let side = p.size;
+        let equalize = p.equalization();
         let bar = ctx.reporter.progress("preprocess", rows.len() as u64);
         let path = ctx.out_dir.join(IMAGES);
         let mut out = BufWriter::new(
             File::create(&path).with_context(|| format!("creating {}", path.display()))?,
         );
         let (mut sum, mut sum_sq) = (0u64, 0u64);
+        let (mut cached, mut rejected) = (Vec::with_capacity(rows.len()), Vec::new());
         for chunk in rows.chunks(BATCH) {
-            let pixels: Vec<Vec<u8>> = chunk
+            // Ok(Err(why)): the index passed its header but its pixels do not decode
+            let pixels: Vec<Result<Vec<u8>, String>> = chunk
                 .par_iter()
                 .map(|r| {
                     let file = root.join(&r.path);
                     let bytes =
                         fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    let (_, gray) = decode_gray(&bytes, u64::MAX)
-                        .with_context(|| format!("decoding {}", file.display()))?;
-                    let px = resize(&gray, side, side)
+                    let gray = match decode_gray(&bytes, u64::MAX) {
+                        Ok((_, gray)) => gray,
+                        Err(e) => {
+                            bar.inc(1);
+                            return Ok(Err(e.to_string()));
+                        }
+                    };
+                    let mut px = resize(&gray, side, side)
                         .map_err(|e| anyhow::anyhow!("resizing {}: {e}", file.display()))?;
+                    if let Some(eq) = &equalize {
+                        eq.apply(&mut px, side as usize, side as usize);
+                    }
                     bar.inc(1);
-                    Ok(px)
+                    Ok(Ok(px))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            for px in &pixels {
+            for (row, px) in chunk.iter().zip(&pixels) {
+                let px = match px {
+                    Ok(px) => {
+                        cached.push(row.clone());
+                        px
+                    }
+                    Err(why) => {
+                        rejected.push(BadFile {
+                            path: row.path.clone(),
+                            error: why.clone(),
+                        });
+                        continue;
+                    }
+                };
                 out.write_all(px)?;
                 for &v in px {
                     sum += v as u64;
@@ -141,6 +218,7 @@ impl TypedStage for Preprocess {
         }
         out.flush()?;
         drop(bar);
+        let rows = cached;
         let n = (rows.len() as u64 * side as u64 * side as u64).max(1) as f64;
         let mean = sum as f64 / n;
         let var = (sum_sq as f64 / n - mean * mean).max(0.0);
@@ -157,12 +235,23 @@ impl TypedStage for Preprocess {
             pixel_mean: mean / 255.0,
             pixel_std: var.sqrt() / 255.0,
             data: summary.data.clone(),
+            equalize,
+            rejected,
         };
         fs::write(ctx.out_dir.join(META), serde_json::to_vec_pretty(&meta)?)?;
         write_index(&ctx.out_dir.join(INDEX), &rows)?;
+        for b in &meta.rejected {
+            ctx.reporter.info(&format!(
+                "preprocess: {} failed to decode and is left out of every role: {}",
+                b.path, b.error
+            ));
+        }
         ctx.reporter.info(&format!(
-            "preprocess: {} images at {side}x{side} ({:.1} MB), pixel mean {:.3}, std {:.3}",
+            "preprocess: {} images at {side}x{side}{} ({:.1} MB), pixel mean {:.3}, std {:.3}",
             rows.len(),
+            equalize
+                .map(|e| format!(", {}", e.describe()))
+                .unwrap_or_default(),
             n / 1e6,
             meta.pixel_mean,
             meta.pixel_std

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use tch::{Device, Kind, Tensor};
 
+use pneumo_pipeline::data::equalize::Equalization;
 use pneumo_pipeline::stages::{preprocess, split};
 
 use crate::resnet::channels_last;
@@ -16,6 +17,8 @@ pub struct Dataset {
     pub side: i64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// The cache's per-image normalisation, which `predict` repeats on new files.
+    pub equalize: Option<Equalization>,
     pub roles: BTreeMap<String, Vec<(usize, f32)>>,
     /// Dataset-relative path of each cached row.
     pub paths: Vec<String>,
@@ -53,6 +56,7 @@ impl Dataset {
             side: meta.height as i64,
             mean: meta.mean,
             std: meta.std,
+            equalize: meta.equalize,
             roles,
         })
     }
@@ -64,6 +68,7 @@ impl Dataset {
             side,
             mean,
             std,
+            equalize: None,
             roles: BTreeMap::new(),
             paths: Vec::new(),
         }

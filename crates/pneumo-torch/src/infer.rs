@@ -50,6 +50,9 @@ pub struct Model {
     pub net: ResNet18,
     pub card: Card,
     pub device: Device,
+    /// Whether probabilities are computed under bf16 autocast (the card's precision as
+    /// resolved here); Grad-CAM maps never are.
+    pub bf16: bool,
     _vs: VarStore,
 }
 
@@ -63,10 +66,14 @@ impl Model {
         let net = ResNet18::new(&vs.root(), 1);
         to_channels_last(&vs);
         weights::load(&mut vs, &dir.join(&card.weights))?;
+        let bf16 = card
+            .precision
+            .is_some_and(|p| crate::precision::resolve(p, device));
         Ok(Model {
             net,
             card,
             device,
+            bf16,
             _vs: vs,
         })
     }
@@ -83,7 +90,10 @@ impl Model {
             let mut sum: Option<tch::Tensor> = None;
             for aug in &views {
                 let (x, _) = ds.tensors(host, self.device, aug.as_ref());
-                let p = self.net.forward_t(&x, false).sigmoid().flatten(0, -1);
+                let logits = crate::precision::autocast_bf16(self.device, self.bf16, || {
+                    self.net.forward_t(&x, false)
+                });
+                let p = logits.to_kind(tch::Kind::Float).sigmoid().flatten(0, -1);
                 sum = Some(match sum {
                     None => p,
                     Some(s) => s + p,

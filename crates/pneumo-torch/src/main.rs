@@ -80,9 +80,11 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 threshold_rule: None,
                 calibration: None,
                 tta: None,
+                precision: None,
                 input_side: ds.side,
                 mean: ds.mean,
                 std: ds.std,
+                equalize: ds.equalize,
             }
             .write(out)?;
             say::info(&format!(
@@ -103,7 +105,9 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let n = infer::score(&model, &ds, &roles, out)?;
             if let Some(dir) = out.parent() {
-                runtime::current(model.device).write(dir)?;
+                let mut rt = runtime::current(model.device);
+                rt.precision = Some(if model.bf16 { "bf16" } else { "fp32" }.into());
+                rt.write(dir)?;
             }
             say::info(&format!("score: {n} images of {}", roles.join(", ")));
         }

@@ -50,8 +50,12 @@ pub fn predict(
                 decode_gray(&bytes, FILM_PIXELS).map_err(|e| format!("not a usable image: {e}"))
             })
             .and_then(|(_, gray)| {
-                pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)
-                    .map(|px| (gray, px))
+                let mut px =
+                    pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)?;
+                if let Some(eq) = &model.card.equalize {
+                    eq.apply(&mut px, side as usize, side as usize);
+                }
+                Ok((gray, px))
             });
         let (film, pixels) = match pixels {
             Ok(p) => p,

@@ -81,6 +81,25 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
         i.duplicate_groups.iter().map(|g| g.len() - 1).sum::<usize>(),
         i.cross_split_patients.len()
     )));
+    if let Some(rejected) = a.preprocess["rejected"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+    {
+        d.push(Para(format!(
+            "{} more passed the index's header checks but failed to decode in preprocessing; they \
+             are counted in the split below but cached in no role: {}.",
+            rejected.len(),
+            rejected
+                .iter()
+                .map(|b| format!(
+                    "`{}` ({})",
+                    b["path"].as_str().unwrap_or("?"),
+                    b["error"].as_str().unwrap_or("?")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
     let roles = ["train", "val", "test", "unused"];
     let mut rows = Vec::new();
     for role in roles {
@@ -137,6 +156,12 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
             "Resized to {} x {} pixels: {}.",
             pp["width"], pp["height"],
             pp["resize"].as_str().unwrap_or("bilinear")
+        ),
+        format!(
+            "Per-image intensity normalisation after resizing: {}.",
+            serde_json::from_value::<crate::data::equalize::Equalization>(pp["equalize"].clone())
+                .map(|e| e.describe())
+                .unwrap_or_else(|_| s("none"))
         ),
         format!(
             "Scaled to [0, 1], repeated to three channels and normalised with mean {} and std {} (ImageNet).",

@@ -1,0 +1,150 @@
+//! `preprocess`'s per-image intensity normalisation on real data at 64 px: the cache holds
+//! the plain cache's images equalised, the choice travels through meta.json and the model
+//! card into `predict` (which then gives evaluate's probability), the report names it,
+//! and unset or default-valued params keep older keys.
+
+mod common;
+
+use std::fs;
+
+use common::Ws;
+use pneumo_pipeline::data::equalize::{Equalization, Method};
+use serde_json::Value;
+
+const CONFIG: &str = "\
+stages:
+  index:
+    kind: index
+  split:
+    kind: split
+    needs: [index]
+  preprocess:
+    kind: preprocess
+    needs: [index]
+    params: {size: 64}
+  train:
+    kind: train
+    needs: [split, preprocess]
+    params: {batch_size: 16, eval_every: 4, max_iterations: 4, patience: 5, seed: 3}
+  evaluate:
+    kind: evaluate
+    needs: [split, preprocess, train]
+    params: {threshold: youden, bootstrap: 50}
+    out: results/eval
+";
+
+const PLAIN: &str = "params: {size: 64}";
+
+fn cache(ws: &Ws) -> Vec<u8> {
+    fs::read(ws.path().join("build/preprocess/images.u8")).unwrap()
+}
+
+#[test]
+fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
+    let ws = Ws::linked(CONFIG, &common::kermany_dev());
+    ws.ok(&["run", "preprocess"]);
+    let plain = cache(&ws);
+
+    // written out at their defaults, the options change no key
+    let defaults = "params: {size: 64, equalize: none, clahe_clip: 2, clahe_tiles: 8}";
+    ws.edit_config(PLAIN, defaults);
+    let r = ws.ok(&["run", "preprocess"]);
+    assert!(r.stages("ran").is_empty(), "{}", r.stderr());
+
+    // histogram equalisation: every cached image is the plain one equalised
+    ws.edit_config(defaults, "params: {size: 64, equalize: histogram}");
+    let r = ws.ok(&["run", "preprocess"]);
+    assert_eq!(r.stages("ran"), ["preprocess"], "{}", r.stderr());
+    let eq = Equalization {
+        method: Method::Histogram,
+        clip: 2.0,
+        tiles: 8,
+    };
+    let mut want = plain.clone();
+    for img in want.chunks_mut(64 * 64) {
+        eq.apply(img, 64, 64);
+    }
+    assert!(
+        cache(&ws) == want,
+        "histogram: the cache is not the plain one equalised"
+    );
+
+    // CLAHE, through training and evaluation into predict
+    ws.edit_config(
+        "params: {size: 64, equalize: histogram}",
+        "params: {size: 64, equalize: clahe, clahe_clip: 3, clahe_tiles: 4}",
+    );
+    ws.ok(&["run"]);
+    let eq = Equalization {
+        method: Method::Clahe,
+        clip: 3.0,
+        tiles: 4,
+    };
+    let mut want = plain;
+    for img in want.chunks_mut(64 * 64) {
+        eq.apply(img, 64, 64);
+    }
+    assert!(
+        cache(&ws) == want,
+        "clahe: the cache is not the plain one equalised"
+    );
+    let card: Value =
+        serde_json::from_slice(&fs::read(ws.path().join("results/eval/model/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        card["equalize"],
+        serde_json::json!({"method": "clahe", "clip": 3.0, "tiles": 4})
+    );
+    let sick = common::kermany_dev().join("val/PNEUMONIA/person1946_bacteria_4874.jpeg");
+    let out = ws
+        .cmd(&["predict", "--json", sick.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = v[0]["probability"].as_f64().unwrap();
+    let evaluated: f64 = fs::read_to_string(ws.path().join("results/eval/predictions.csv"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("val/PNEUMONIA/person1946_bacteria_4874.jpeg,"))
+        .and_then(|l| l.split(',').nth(5).map(str::to_string))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (p - evaluated).abs() < 1e-4,
+        "predict {p} vs evaluate {evaluated}"
+    );
+}
+
+#[test]
+fn a_misspelt_or_out_of_range_equalisation_is_refused_at_its_line() {
+    let ws = Ws::linked(CONFIG, &common::kermany_dev());
+    for (params, says) in [
+        (
+            "equalize: clahee",
+            "expected one of `none`, `histogram`, `clahe`",
+        ),
+        (
+            "equalize: clahe, clahe_tiles: 0",
+            "invalid value `clahe_tiles`: 0",
+        ),
+        (
+            "equalize: clahe, clahe_clip: -1",
+            "invalid value `clahe_clip`: -1",
+        ),
+    ] {
+        ws.set_config(&CONFIG.replace(PLAIN, &format!("params: {{size: 64, {params}}}")));
+        let r = ws.run(&["run", "preprocess"]);
+        assert_ne!(r.code(), 0, "{params}");
+        let err = r.stderr();
+        assert!(
+            err.contains(says) && err.contains("pipeline.yaml"),
+            "{params}: {err}"
+        );
+    }
+}
