@@ -5,6 +5,8 @@
 //! The CPU cases are channels-last in fp32 and bf16 autocast (bf16 is emulated, and slow,
 //! where the CPU lacks AMX and AVX512-BF16: the first line says which). Then the optimizer
 //! step alone on ResNet-18's parameters, fused kernels against the per-op loop.
+//! `PNEUMO_BENCH_FP32_ONLY=1` skips the bf16 cases; `PNEUMO_BENCH_LOOP=1` trains with the
+//! per-op optimizer loop instead of the fused step (the before of a before/after).
 
 use std::time::Instant;
 
@@ -24,12 +26,12 @@ fn main() {
         "device {device:?}, libtorch threads {}",
         tch::get_num_threads()
     );
-    println!("| case | train img/s | infer img/s |");
-    println!("|---|---:|---:|");
     println!(
         "native bf16: {}",
         pneumo_torch::precision::native_bf16(device)
     );
+    println!("| case | train img/s | infer img/s |");
+    println!("|---|---:|---:|");
     let mut cases = vec![
         (32i64, 224i64, true, false),
         (32, 224, true, true),
@@ -45,6 +47,12 @@ fn main() {
             (128, 224, true, true),
         ];
     }
+    let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    if flag("PNEUMO_BENCH_FP32_ONLY") {
+        cases.retain(|c| !c.3);
+    }
+    let fused = !flag("PNEUMO_BENCH_LOOP");
+    println!("optimizer: {}", if fused { "fused" } else { "loop" });
     for (batch, px, cl, bf16) in cases {
         tch::manual_seed(0);
         let vs = VarStore::new(device);
@@ -60,6 +68,7 @@ fn main() {
                 weight_decay: 0.0,
             },
         );
+        opt.fused = fused;
         let mut x = Tensor::randn([batch, 3, px, px], (Kind::Float, device));
         if cl {
             x = channels_last(&x);
