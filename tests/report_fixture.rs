@@ -144,3 +144,17 @@ fn preprocessing_names_its_equalisation_and_the_files_it_rejected() {
         assert!(md.contains(text), "no `{text}` in:\n{md}");
     }
 }
+
+#[test]
+fn transductive_figures_are_marked_as_such() {
+    let mut a = artifacts();
+    assert!(!markdown(&document(&a)).contains("Transductive"));
+    a.metrics.transductive = Some(pneumo_pipeline::stages::evaluate::TRANSDUCTIVE.into());
+    let md = markdown(&document(&a));
+    for text in [
+        "**Transductive figures.** AdaBN: batch-norm statistics recomputed on each role's own images",
+        "they are not the model's inductive performance",
+    ] {
+        assert!(md.contains(text), "no `{text}` in:\n{md}");
+    }
+}

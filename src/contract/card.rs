@@ -50,6 +50,11 @@ pub struct ModelCard {
     /// that scores). Absent (train's card): fp32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<crate::stages::choices::Precision>,
+    /// Transductive scoring (evaluate's `adabn`): batch-norm statistics recomputed on each
+    /// scored role's own images before scoring it. `predict` cannot repeat it on a few files
+    /// and says so; it scores with the training statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adabn: bool,
     pub input_side: i64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
@@ -215,6 +220,7 @@ mod tests {
             }),
             tta: Some(Tta { views: 4, seed: 1 }),
             precision: Some(crate::stages::choices::Precision::Auto),
+            adabn: true,
             input_side: 128,
             mean: [0.5; 3],
             std: [0.25; 3],

@@ -119,6 +119,7 @@ impl TypedStage for Ensemble {
             tta: None,
             device: Device::Cpu,
             precision: crate::stages::choices::Precision::Fp32,
+            adabn: false,
         };
         let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;
         metrics.checkpoint = format!(

@@ -54,7 +54,18 @@ pub struct EvaluateParams {
     /// `predict` scores alike; Grad-CAM maps stay fp32 whatever this says.
     #[serde(default = "d_precision")]
     pub precision: Precision,
+    /// AdaBN, transductive and off by default: before scoring a role, recompute the
+    /// network's batch-norm statistics on that role's own images (no labels), a remedy for a
+    /// shift between sites. metrics.json, the model card and the report mark the figures
+    /// as transductive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adabn: bool,
 }
+
+/// What metrics.json and the report say of AdaBN'd figures.
+pub const TRANSDUCTIVE: &str = "AdaBN: batch-norm statistics recomputed on each role's own \
+    images (not their labels) before scoring it; transductive, not comparable with inductive \
+    figures";
 
 fn d_precision() -> Precision {
     Precision::Fp32
@@ -115,6 +126,9 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibrator>,
     pub threshold: ChosenThreshold,
+    /// Set when the scores are transductive (evaluate's `adabn`): how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transductive: Option<String>,
     pub bootstrap: usize,
     pub roles: BTreeMap<String, RoleMetrics>,
 }
@@ -128,7 +142,7 @@ impl TypedStage for Evaluate {
     // 2: runtime.json (where the scores were computed); 3: a metric with an empty
     // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
     // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds,
-    // test-time augmentation; 6: `precision` (bf16 scoring where native)
+    // test-time augmentation; 6: `precision` (bf16 scoring where native), `adabn`
     const VERSION: u32 = 6;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
@@ -168,6 +182,7 @@ impl TypedStage for Evaluate {
             seed: p.seed,
         });
         card.precision = Some(p.precision);
+        card.adabn = p.adabn;
         card.write(&model_dir)?;
 
         let scores = ctx.out_dir.join("scores.csv");
@@ -329,6 +344,7 @@ pub fn evaluate(
             },
             fragility: Some(fragility(threshold, &vp, &vy)),
         },
+        transductive: p.adabn.then(|| TRANSDUCTIVE.to_string()),
         bootstrap: p.bootstrap,
         roles,
     };

@@ -128,6 +128,10 @@ impl Model {
 pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow::Result<usize> {
     let mut rows = Vec::new();
     for role in roles {
+        if model.card.adabn {
+            // transductive: this role's own images set the batch-norm statistics
+            crate::adabn::adapt(&model.net, ds, ds.role(role), model.device)?;
+        }
         for chunk in ds.role(role).chunks(64) {
             let probs = model.probabilities(ds, &ds.gather(chunk))?;
             for (&(row, _), probability) in chunk.iter().zip(probs) {
@@ -210,6 +214,12 @@ pub fn gradcam(
         for &i in idx.iter().take(p.per_outcome) {
             chosen.insert(i);
         }
+    }
+    if model.card.adabn {
+        // the statistics evaluate scored this role with: its images in the cache's order
+        let mut role_order = rows.clone();
+        role_order.sort_unstable_by_key(|r| r.0);
+        crate::adabn::adapt(&model.net, ds, &role_order, model.device)?;
     }
     let dir = out.join("gradcam");
     fs::create_dir_all(&dir)?;

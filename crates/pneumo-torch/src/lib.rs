@@ -2,6 +2,7 @@
 //! loading torchvision-format weights. Kept out of the engine crate so that only the
 //! commands that train or score load libtorch.
 
+pub mod adabn;
 pub mod batches;
 pub mod checkpoint;
 pub mod dataset;

@@ -81,6 +81,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 calibration: None,
                 tta: None,
                 precision: None,
+                adabn: false,
                 input_side: ds.side,
                 mean: ds.mean,
                 std: ds.std,

@@ -36,6 +36,13 @@ pub fn predict(
     heatmap: Option<&Path>,
 ) -> anyhow::Result<Vec<Predicted>> {
     let side = model.card.input_side;
+    if model.card.adabn {
+        crate::say::warn(
+            "predict: this model was evaluated with AdaBN (batch-norm statistics from each scored \
+             role's own images); a few files cannot supply such statistics, so predict scores with \
+             the training statistics and its probabilities differ from evaluate's",
+        );
+    }
     let ds = Dataset::for_inference(side, model.card.mean, model.card.std);
     if let Some(dir) = heatmap {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -103,6 +103,16 @@ impl ResNet18 {
         }
     }
 
+    /// Every batch norm, in forward order (AdaBN rewrites their running statistics).
+    pub fn batch_norms(&self) -> Vec<&nn::BatchNorm> {
+        let mut all = vec![&self.bn1];
+        for block in self.layers.iter().flatten() {
+            all.extend([&block.bn1, &block.bn2]);
+            all.extend(block.downsample.as_ref().map(|(_, b)| b));
+        }
+        all
+    }
+
     /// The last residual block's activations (Grad-CAM's target layer).
     pub fn features_t(&self, xs: &Tensor, train: bool) -> Tensor {
         // xs: [B, 3, 224, 224]

@@ -21,6 +21,12 @@ pub fn evaluation(a: &Artifacts, d: &mut Vec<Block>) {
         m.threshold.chosen_on,
         m.bootstrap
     )));
+    if let Some(t) = &m.transductive {
+        d.push(Para(format!(
+            "**Transductive figures.** {t}. They show what adapting to a new site's unlabeled \
+             films could recover; they are not the model's inductive performance."
+        )));
+    }
     if let Some(c) = &m.calibration {
         d.push(Para(format!(
             "Probabilities are recalibrated on validation ({} scaling: p' = sigmoid({} · logit(p) {} {}), \
