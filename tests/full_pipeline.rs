@@ -297,16 +297,20 @@ fn pipeline_from_training_to_report_and_predict() {
     predict::checks(&ws);
 }
 
-/// The shipped example config is valid and draws the full graph.
+/// The shipped example configs are valid and draw the full graph.
 #[test]
 fn patient_protocol_example_is_a_valid_pipeline() {
-    let example = fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/patient-protocol.yaml"
-    ))
-    .unwrap();
-    let ws = Ws::new(&example);
-    let dag = ws.ok(&["dag"]).stdout();
+    for name in ["patient-protocol.yaml", "shift-robust.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        let ws = Ws::new(&fs::read_to_string(path).unwrap());
+        let dag = ws.ok(&["dag"]).stdout();
+        check_stages(&dag);
+    }
+}
+
+fn check_stages(dag: &str) {
     for stage in [
         "index",
         "split",
