@@ -11,27 +11,18 @@ use common::Ws;
 use pneumo_pipeline::data::equalize::{Equalization, Method};
 use serde_json::Value;
 
-const CONFIG: &str = "\
-stages:
-  index:
-    kind: index
-  split:
-    kind: split
-    needs: [index]
-  preprocess:
-    kind: preprocess
-    needs: [index]
-    params: {size: 64}
-  train:
-    kind: train
-    needs: [split, preprocess]
-    params: {batch_size: 16, eval_every: 4, max_iterations: 4, patience: 5, seed: 3}
-  evaluate:
+/// `common::TRAIN_64` and an evaluate stage whose model `predict` finds.
+fn config() -> String {
+    format!(
+        "{}  evaluate:
     kind: evaluate
     needs: [split, preprocess, train]
-    params: {threshold: youden, bootstrap: 50}
+    params: {{threshold: youden, bootstrap: 50}}
     out: results/eval
-";
+",
+        common::TRAIN_64
+    )
+}
 
 const PLAIN: &str = "params: {size: 64}";
 
@@ -41,7 +32,7 @@ fn cache(ws: &Ws) -> Vec<u8> {
 
 #[test]
 fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
-    let ws = Ws::linked(CONFIG, &common::kermany_dev());
+    let ws = Ws::linked(&config(), &common::kermany_dev());
     ws.ok(&["run", "preprocess"]);
     let plain = cache(&ws);
 
@@ -123,7 +114,7 @@ fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
 
 #[test]
 fn a_misspelt_or_out_of_range_equalisation_is_refused_at_its_line() {
-    let ws = Ws::linked(CONFIG, &common::kermany_dev());
+    let ws = Ws::linked(&config(), &common::kermany_dev());
     for (params, says) in [
         (
             "equalize: clahee",
@@ -138,7 +129,7 @@ fn a_misspelt_or_out_of_range_equalisation_is_refused_at_its_line() {
             "invalid value `clahe_clip`: -1",
         ),
     ] {
-        ws.set_config(&CONFIG.replace(PLAIN, &format!("params: {{size: 64, {params}}}")));
+        ws.set_config(&config().replace(PLAIN, &format!("params: {{size: 64, {params}}}")));
         let r = ws.run(&["run", "preprocess"]);
         assert_ne!(r.code(), 0, "{params}");
         let err = r.stderr();
