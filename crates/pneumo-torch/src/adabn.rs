@@ -41,17 +41,18 @@ pub fn adapt_batches(net: &ResNet18, batches: impl Iterator<Item = Tensor>) -> a
     let norms = net.batch_norms();
     let mut mean: Vec<Tensor> = norms.iter().map(|b| b.running_mean.zeros_like()).collect();
     let mut var: Vec<Tensor> = norms.iter().map(|b| b.running_var.zeros_like()).collect();
+    let set = |mean: &[Tensor], var: &[Tensor]| {
+        for (b, (m, v)) in norms.iter().zip(mean.iter().zip(var)) {
+            b.running_mean.shallow_clone().copy_(m);
+            b.running_var.shallow_clone().copy_(v);
+        }
+    };
     for (k, x) in batches.enumerate() {
         let k = (k + 1) as f64;
-        // start each layer from the average so far, so the batch's statistics can be read
-        // back from what the train-mode pass writes: after = (1 - m) * before + m * batch
         tch::no_grad(|| {
-            for (b, (m, v)) in norms.iter().zip(mean.iter().zip(&var)) {
-                b.running_mean.shallow_clone().copy_(m);
-                b.running_var.shallow_clone().copy_(v);
-            }
-        });
-        tch::no_grad(|| {
+            // start each layer from the average so far, so the batch's statistics can be read
+            // back from what the train-mode pass writes: after = (1 - m) * before + m * batch
+            set(&mean, &var);
             let _ = net.features_t(&x, true);
             for (b, (m, v)) in norms.iter().zip(mean.iter_mut().zip(var.iter_mut())) {
                 let batch_mean = (&b.running_mean - &*m * (1.0 - MOMENTUM)) / MOMENTUM;
@@ -61,12 +62,7 @@ pub fn adapt_batches(net: &ResNet18, batches: impl Iterator<Item = Tensor>) -> a
             }
         });
     }
-    tch::no_grad(|| {
-        for (b, (m, v)) in norms.iter().zip(mean.iter().zip(&var)) {
-            b.running_mean.shallow_clone().copy_(m);
-            b.running_var.shallow_clone().copy_(v);
-        }
-    });
+    tch::no_grad(|| set(&mean, &var));
     anyhow::ensure!(
         var.iter()
             .all(|v| v.isfinite().all().int64_value(&[]) == 1 && v.min().double_value(&[]) >= 0.0),

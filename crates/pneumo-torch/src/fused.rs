@@ -29,7 +29,7 @@ mod ffi {
 
     // SAFETY (for every call): the ATen operators' C++ entry points, which tch already links.
     // Callers pass lists of live tensors of one dtype and device with equal shapes and
-    // strides per parameter (checked in `Lists::new`), so the kernels' checks do not throw.
+    // strides per parameter (checked by `usable` first), so the kernels' checks do not throw.
     unsafe extern "C" {
         #[link_name = "_ZN2at4_ops13_fused_adamw_4callEN3c108ArrayRefINS_6TensorEEES5_S5_S5_S5_S5_dddddbbRKSt8optionalIS4_ES9_"]
         pub fn fused_adamw(
@@ -82,6 +82,11 @@ impl Handles {
         )
     }
 
+    /// Column `i` of `groups` (each group's `i`-th tensor).
+    fn column(groups: &[Vec<&Tensor>], i: usize) -> Handles {
+        Handles::of(&groups.iter().map(|g| g[i]).collect::<Vec<_>>())
+    }
+
     fn list(&self) -> TensorList {
         TensorList {
             data: self.0.as_ptr(),
@@ -89,6 +94,11 @@ impl Handles {
         }
     }
 }
+
+const NONE: NoTensor = NoTensor {
+    payload: std::ptr::null_mut(),
+    engaged: false,
+};
 
 /// Whether the fused kernels can take these tensors: float32, one device, and every
 /// parameter's companions laid out exactly like it (the CPU kernels walk raw memory).
@@ -112,7 +122,9 @@ pub fn usable(groups: &[Vec<&Tensor>]) -> bool {
 }
 
 /// `torch._fused_adamw_` over `(param, grad, exp_avg, exp_avg_sq)` groups at step `step`
-/// (the count including this one, as torch.optim passes it).
+/// (the count including this one, as torch.optim passes it); false, and nothing done, where
+/// the tensors are not [`usable`].
+#[must_use]
 #[allow(clippy::too_many_arguments)]
 pub fn adamw(
     groups: &[Vec<&Tensor>],
@@ -122,17 +134,14 @@ pub fn adamw(
     beta2: f64,
     weight_decay: f64,
     eps: f64,
-) {
-    assert!(usable(groups), "fused AdamW called on unusable tensors");
-    let column = |i: usize| Handles::of(&groups.iter().map(|g| g[i]).collect::<Vec<_>>());
+) -> bool {
+    if !usable(groups) {
+        return false;
+    }
+    let column = |i| Handles::column(groups, i);
     let (p, g, m, v) = (column(0), column(1), column(2), column(3));
-    let device = groups[0][0].device();
-    let step_t = Tensor::from(step as f32).to_device(device);
+    let step_t = Tensor::from(step as f32).to_device(groups[0][0].device());
     let steps = Handles::of(&vec![&step_t; groups.len()]);
-    let none = NoTensor {
-        payload: std::ptr::null_mut(),
-        engaged: false,
-    };
     let empty = Handles(Vec::new());
     unsafe {
         ffi::fused_adamw(
@@ -149,23 +158,26 @@ pub fn adamw(
             eps,
             false,
             false,
-            &none,
-            &none,
+            &NONE,
+            &NONE,
         );
     }
+    true
 }
 
 /// `torch._fused_sgd_` over `(param, grad, momentum_buffer)` groups (dampening 0, not
 /// Nesterov). A zero buffer gives what a first step gives (`buf = grad`), so no step is
-/// marked first.
-pub fn sgd(groups: &[Vec<&Tensor>], lr: f64, momentum: f64, weight_decay: f64) {
-    assert!(usable(groups), "fused SGD called on unusable tensors");
-    let column = |i: usize| Handles::of(&groups.iter().map(|g| g[i]).collect::<Vec<_>>());
-    let (p, g, b) = (column(0), column(1), column(2));
-    let none = NoTensor {
-        payload: std::ptr::null_mut(),
-        engaged: false,
-    };
+/// marked first. False, and nothing done, where the tensors are not [`usable`].
+#[must_use]
+pub fn sgd(groups: &[Vec<&Tensor>], lr: f64, momentum: f64, weight_decay: f64) -> bool {
+    if !usable(groups) {
+        return false;
+    }
+    let (p, g, b) = (
+        Handles::column(groups, 0),
+        Handles::column(groups, 1),
+        Handles::column(groups, 2),
+    );
     unsafe {
         ffi::fused_sgd(
             p.list(),
@@ -178,8 +190,9 @@ pub fn sgd(groups: &[Vec<&Tensor>], lr: f64, momentum: f64, weight_decay: f64) {
             false,
             false,
             false,
-            &none,
-            &none,
+            &NONE,
+            &NONE,
         );
     }
+    true
 }

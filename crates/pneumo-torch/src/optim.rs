@@ -108,9 +108,6 @@ impl Optimizer {
                 group
             })
             .collect();
-        if !crate::fused::usable(&groups) {
-            return false;
-        }
         tch::no_grad(|| match self.rule {
             Rule::Sgd {
                 momentum,
@@ -119,8 +116,7 @@ impl Optimizer {
             Rule::AdamW { weight_decay } => {
                 crate::fused::adamw(&groups, self.steps, lr, BETA1, BETA2, weight_decay, EPS)
             }
-        });
-        true
+        })
     }
 
     /// The step as separate tensor ops per parameter.
