@@ -26,15 +26,15 @@ fn each_option_changes_training_and_unset_ones_keep_old_keys() {
     ws.ok(&["run"]);
     let plain = latest(&ws);
 
-    // written out at their defaults, the new options change no key
+    // written out at their defaults, the newer options (and `arch`) change no key
     ws.edit_config(
         PLAIN,
-        &with("label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
     );
     let r = ws.ok(&["run"]);
     assert!(r.stages("ran").is_empty(), "{}", r.stderr());
     ws.edit_config(
-        &with("label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
         PLAIN,
     );
 

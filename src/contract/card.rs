@@ -17,11 +17,9 @@ pub const FILE: &str = "model.json";
 /// 2: typed card with `format`, `threshold_rule`; 1 (no `format` field): the untyped card.
 pub const FORMAT: u32 = 2;
 
-/// Input sides the network takes: ResNet-18 halves the image five times (32 px gives a 1 x 1
-/// layer4); above 4096 px one image alone would need gigabytes.
+/// Input sides the network takes: every `arch` halves the image five times (32 px gives a 1 x 1
+/// final block); above 4096 px one image alone would need gigabytes.
 pub const SIDES: std::ops::RangeInclusive<i64> = 32..=4096;
-
-pub const ARCHITECTURE: &str = "torchvision resnet18, num_classes=1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +130,13 @@ impl ModelCard {
                 eq.tiles
             );
         }
+        if self.architecture != self.params.arch.describe() {
+            bail!(
+                "architecture `{}` is not the `{}` its params name (cards are written by train, not by hand)",
+                self.architecture,
+                self.params.arch.describe()
+            );
+        }
         let plain = Path::new(&self.weights)
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
@@ -157,7 +162,7 @@ mod tests {
         .unwrap();
         let mut v = serde_json::json!({
             "format": 2, "weights": "best.safetensors", "threshold": 0.5, "input_side": 64,
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "architecture": "x",
+            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "architecture": "torchvision resnet18, num_classes=1",
             "params": params
         });
         if !edit.is_empty() {
@@ -181,6 +186,10 @@ mod tests {
             ("weights=\"../../etc/passwd\"", "inside the model folder"),
             ("weights=\"/etc/passwd\"", "inside the model folder"),
             ("format=99", "newer than this build reads"),
+            (
+                r#"architecture="torchvision resnet50, num_classes=1""#,
+                "is not the `torchvision resnet18",
+            ),
             ("colour=\"blue\"", "unknown field `colour`"),
             (
                 r#"equalize={"method": "clahe", "clip": 2, "tiles": 100000}"#,
@@ -208,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = ModelCard {
             format: 1,
-            architecture: ARCHITECTURE.into(),
+            architecture: "torchvision resnet18, num_classes=1".into(),
             weights: "best.safetensors".into(),
             params: serde_json::from_value(serde_json::json!({"seed": 3})).unwrap(),
             threshold: 0.25,

@@ -87,6 +87,44 @@ impl Default for Loss {
     }
 }
 choice!(
+    /// The network `train` fits: torchvision's, built and named as torchvision builds it,
+    /// with one output logit.
+    Arch {
+        /// The write-up's network (11.2 M parameters).
+        ResNet18 = "resnet18",
+        /// Basic blocks 3, 4, 6, 3 (21.3 M).
+        ResNet34 = "resnet34",
+        /// Bottleneck blocks 3, 4, 6, 3 (23.5 M).
+        ResNet50 = "resnet50",
+        /// Growth 32, dense blocks 6, 12, 24, 16 (7.0 M; CheXNet's network).
+        DenseNet121 = "densenet121",
+    }
+);
+
+#[allow(clippy::derivable_impls)] // the macro's enums derive no Default
+impl Default for Arch {
+    fn default() -> Self {
+        Arch::ResNet18
+    }
+}
+
+impl Arch {
+    /// As a paper writes it: `ResNet-18`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Arch::ResNet18 => "ResNet-18",
+            Arch::ResNet34 => "ResNet-34",
+            Arch::ResNet50 => "ResNet-50",
+            Arch::DenseNet121 => "DenseNet-121",
+        }
+    }
+
+    /// The model card's `architecture`.
+    pub fn describe(self) -> String {
+        format!("torchvision {}, num_classes=1", self.as_str())
+    }
+}
+choice!(
     /// Which training checkpoint evaluate scores.
     Checkpoint { Best = "best", Latest = "latest" }
 );

@@ -1,5 +1,6 @@
-//! `gradcam`: Grad-CAM of the pneumonia logit on layer4 for every image of a role (in the
-//! pneumo-torch worker): overlays for a seeded pick of TP/TN/FP/FN, the mean map per label,
+//! `gradcam`: Grad-CAM of the pneumonia logit on the last convolutional block (ResNet's
+//! layer4, DenseNet's norm5) for every image of a role (in the pneumo-torch worker): overlays
+//! for a seeded pick of TP/TN/FP/FN, the mean map per label,
 //! the share of map mass per image quadrant, and a deletion test against random order.
 
 use std::collections::BTreeMap;

@@ -1,11 +1,11 @@
-//! `train`: fine-tunes ResNet-18 on the preprocess cache and the split. The work runs in the
-//! `pneumo-torch` worker binary (crates/pneumo-torch), so this binary never loads libtorch;
-//! this stage owns the params, the key and the hand-off.
+//! `train`: fits the network (ResNet-18 unless `arch` says otherwise) on the preprocess cache
+//! and the split. The work runs in the `pneumo-torch` worker binary (crates/pneumo-torch), so
+//! this binary never loads libtorch; this stage owns the params, the key and the hand-off.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::choices::{Device, Loss, Monitor, Optimizer, Precision, Sampler, Schedule};
+use super::choices::{Arch, Device, Loss, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
 use crate::contract::summary::TrainSummary;
 use crate::contract::task::WorkerTask;
@@ -33,7 +33,12 @@ pub struct TrainParams {
     pub max_iterations: usize,
     #[serde(default)]
     pub seed: u64,
-    /// `none` (random init) or a workspace path to a torchvision `.pth` / safetensors file.
+    /// The network: `resnet18` (the write-up's, the default), `resnet34`, `resnet50` or
+    /// `densenet121`, each as torchvision builds it with one logit.
+    #[serde(default, skip_serializing_if = "is_default_arch")]
+    pub arch: Arch,
+    /// `none` (random init) or a workspace path to a torchvision `.pth` / safetensors file of
+    /// the same `arch` (its ImageNet head is replaced by the one-logit head).
     #[serde(default = "d_weights")]
     pub weights: String,
     /// `cpu`, `cuda` or `auto`.
@@ -94,6 +99,9 @@ pub struct TrainParams {
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
+}
+fn is_default_arch(a: &Arch) -> bool {
+    *a == Arch::default()
 }
 fn is_bce(l: &Loss) -> bool {
     *l == Loss::Bce
@@ -210,6 +218,7 @@ impl TypedStage for Train {
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess"];
 
     const CHOICES: &'static [Choice] = &[
+        ("arch", Arch::ALL),
         ("device", Device::ALL),
         ("optimizer", Optimizer::ALL),
         ("schedule", Schedule::ALL),

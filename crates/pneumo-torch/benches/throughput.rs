@@ -10,9 +10,10 @@
 
 use std::time::Instant;
 
+use pneumo_torch::net::{channels_last, to_channels_last};
 use pneumo_torch::optim::{Optimizer, Rule};
 use pneumo_torch::precision::autocast_bf16;
-use pneumo_torch::resnet::{ResNet18, channels_last, to_channels_last};
+use pneumo_torch::resnet::ResNet;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
@@ -56,7 +57,7 @@ fn main() {
     for (batch, px, cl, bf16) in cases {
         tch::manual_seed(0);
         let vs = VarStore::new(device);
-        let net = ResNet18::new(&vs.root(), 1);
+        let net = ResNet::resnet18(&vs.root(), 1);
         if cl {
             to_channels_last(&vs);
         }
@@ -132,7 +133,7 @@ fn optimizer_steps(device: Device) {
         for (slot, fused) in [true, false].into_iter().enumerate() {
             tch::manual_seed(0);
             let vs = VarStore::new(device);
-            let _net = ResNet18::new(&vs.root(), 1);
+            let _net = ResNet::resnet18(&vs.root(), 1);
             to_channels_last(&vs);
             let params: Vec<Tensor> = vs
                 .trainable_variables()

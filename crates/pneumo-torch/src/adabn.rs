@@ -7,7 +7,7 @@
 use tch::{Device, Tensor};
 
 use crate::dataset::Dataset;
-use crate::resnet::ResNet18;
+use crate::net::Network;
 
 /// tch's BatchNorm momentum (its `BatchNormConfig` default, as PyTorch's): the weight a
 /// train-mode pass gives the batch's statistics in the running ones.
@@ -20,7 +20,7 @@ const BATCH: usize = 64;
 /// `rows` of `ds` of the per-batch statistics (unbiased variance, as PyTorch's running
 /// variance), computed in fp32 with each layer normalising by its batch's statistics.
 pub fn adapt(
-    net: &ResNet18,
+    net: &dyn Network,
     ds: &Dataset,
     rows: &[(usize, f32)],
     device: Device,
@@ -37,7 +37,10 @@ pub fn adapt(
 }
 
 /// [`adapt`] over the network inputs `batches`.
-pub fn adapt_batches(net: &ResNet18, batches: impl Iterator<Item = Tensor>) -> anyhow::Result<()> {
+pub fn adapt_batches(
+    net: &dyn Network,
+    batches: impl Iterator<Item = Tensor>,
+) -> anyhow::Result<()> {
     let norms = net.batch_norms();
     let mut mean: Vec<Tensor> = norms.iter().map(|b| b.running_mean.zeros_like()).collect();
     let mut var: Vec<Tensor> = norms.iter().map(|b| b.running_var.zeros_like()).collect();
@@ -74,6 +77,7 @@ pub fn adapt_batches(net: &ResNet18, batches: impl Iterator<Item = Tensor>) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resnet::ResNet;
     use tch::Kind;
     use tch::nn::VarStore;
 
@@ -82,7 +86,7 @@ mod tests {
     #[test]
     fn statistics_are_the_average_of_each_batchs() {
         let vs = VarStore::new(Device::Cpu);
-        let net = ResNet18::new(&vs.root(), 1);
+        let net = ResNet::resnet18(&vs.root(), 1);
         let wavy = |n: i64, f: f64| {
             (Tensor::arange(n * 3 * 32 * 32, (Kind::Float, Device::Cpu)) * f)
                 .sin()

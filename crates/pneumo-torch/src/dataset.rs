@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 use pneumo_pipeline::data::equalize::Equalization;
 use pneumo_pipeline::stages::{preprocess, split};
 
-use crate::resnet::channels_last;
+use crate::net::channels_last;
 
 /// Cached images by role, each with its row in the pixel buffer and its label (1 = pneumonia).
 pub struct Dataset {

@@ -1,20 +1,21 @@
-//! Grad-CAM of the pneumonia logit on layer4, as plain tensor operations (Selvaraju et al.
+//! Grad-CAM of the pneumonia logit on the last convolutional block (ResNet's layer4,
+//! DenseNet's norm5), as plain tensor operations (Selvaraju et al.
 //! 2017): weights = spatial mean of d(logit)/d(A), map = ReLU(sum_c w_c A_c). Eval mode;
 //! neither the input nor the parameters' gradients are touched.
 
 use tch::{Kind, Tensor};
 
-use crate::resnet::ResNet18;
+use crate::net::Network;
 
 /// Raw Grad-CAM maps, `[B, 7, 7]` for 224 px input: not upsampled, not normalised.
-pub fn grad_cam(net: &ResNet18, x: &Tensor) -> anyhow::Result<Tensor> {
-    let features = tch::no_grad(|| net.features_t(x, false)) // [B, 512, 7, 7]
+pub fn grad_cam(net: &dyn Network, x: &Tensor) -> anyhow::Result<Tensor> {
+    let features = tch::no_grad(|| net.features_t(x, false)) // [B, C, 7, 7]
         .detach()
         .set_requires_grad(true);
     let logits = net.head(&features); // [B, 1]
     // the logits of different images do not interact: one backward gives every image's grads
     let grads = Tensor::f_run_backward(&[logits.sum(Kind::Float)], &[&features], false, false)?;
-    let weights = grads[0].mean_dim(&[2i64, 3][..], true, Kind::Float); // [B, 512, 1, 1]
+    let weights = grads[0].mean_dim(&[2i64, 3][..], true, Kind::Float); // [B, C, 1, 1]
     let cam = (weights * features.detach())
         .sum_dim_intlist(&[1i64][..], false, Kind::Float) // [B, 7, 7]
         .relu();

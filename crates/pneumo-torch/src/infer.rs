@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use tch::Device;
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::VarStore;
 
 use pneumo_pipeline::contract::card::FILE as MODEL;
 use pneumo_pipeline::contract::scores::{ScoreRow, write_scores};
@@ -23,7 +23,7 @@ use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, R
 use crate::batches::mix;
 use crate::dataset::{Augmentation, Dataset, Host};
 use crate::gradcam::{grad_cam, upsample_normalised};
-use crate::resnet::{ResNet18, to_channels_last};
+use crate::net::{self, Network, to_channels_last};
 use crate::train::device;
 use crate::weights;
 pub use pneumo_pipeline::contract::card::ModelCard as Card;
@@ -47,7 +47,7 @@ fn tta_view(seed: u64, v: usize, n: usize) -> Augmentation {
 
 /// A trained network with its preprocessing and threshold.
 pub struct Model {
-    pub net: ResNet18,
+    pub net: Box<dyn Network>,
     pub card: Card,
     pub device: Device,
     /// Whether probabilities are computed under bf16 autocast (the card's precision as
@@ -63,7 +63,7 @@ impl Model {
         let card = Card::load(&card_path)?;
         let device = device(device_name)?;
         let mut vs = VarStore::new(device);
-        let net = ResNet18::new(&vs.root(), 1);
+        let net = net::build(card.params.arch, &vs.root(), 1);
         to_channels_last(&vs);
         weights::load(&mut vs, &dir.join(&card.weights))?;
         let bf16 = card
@@ -115,7 +115,7 @@ impl Model {
     /// Normalised Grad-CAM maps at the input side, one `side * side` vector per image.
     pub fn cams(&self, ds: &Dataset, host: &Host) -> anyhow::Result<Vec<Vec<f32>>> {
         let (x, _) = ds.tensors(host, self.device, None);
-        let cam = grad_cam(&self.net, &x)?;
+        let cam = grad_cam(self.net.as_ref(), &x)?;
         let up = upsample_normalised(&cam, ds.side, ds.side).to_device(Device::Cpu);
         let n = host.labels.len();
         let flat = Vec::<f32>::try_from(up.flatten(0, -1))?;
@@ -130,7 +130,7 @@ pub fn score(model: &Model, ds: &Dataset, roles: &[&str], out: &Path) -> anyhow:
     for role in roles {
         if model.card.adabn {
             // transductive: this role's own images set the batch-norm statistics
-            crate::adabn::adapt(&model.net, ds, ds.role(role), model.device)?;
+            crate::adabn::adapt(model.net.as_ref(), ds, ds.role(role), model.device)?;
         }
         for chunk in ds.role(role).chunks(64) {
             let probs = model.probabilities(ds, &ds.gather(chunk))?;
@@ -219,7 +219,7 @@ pub fn gradcam(
         // the statistics evaluate scored this role with: its images in the cache's order
         let mut role_order = rows.clone();
         role_order.sort_unstable_by_key(|r| r.0);
-        crate::adabn::adapt(&model.net, ds, &role_order, model.device)?;
+        crate::adabn::adapt(model.net.as_ref(), ds, &role_order, model.device)?;
     }
     let dir = out.join("gradcam");
     fs::create_dir_all(&dir)?;

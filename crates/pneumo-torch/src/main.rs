@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use pneumo_pipeline::contract::card::{ARCHITECTURE, ModelCard};
+use pneumo_pipeline::contract::card::ModelCard;
 use pneumo_pipeline::contract::task::WorkerTask;
 use pneumo_pipeline::stages::train::BEST;
 use pneumo_torch::dataset::Dataset;
@@ -73,7 +73,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
             rt.write(out)?;
             ModelCard {
                 format: 0,
-                architecture: ARCHITECTURE.into(),
+                architecture: params.arch.describe(),
                 weights: BEST.into(),
                 params: params.clone(),
                 threshold: params.threshold,

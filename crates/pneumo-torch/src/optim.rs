@@ -313,7 +313,7 @@ mod tests {
                 let vs = VarStore::new(tch::Device::Cpu);
                 let w = vs.root().var_copy("weight", &wavy(&[16, 8, 3, 3], 0.37));
                 let b = vs.root().var_copy("bias", &wavy(&[16], 1.3));
-                crate::resnet::to_channels_last(&vs);
+                crate::net::to_channels_last(&vs);
                 assert!(!w.is_contiguous(), "the weight is channels-last");
                 let x = wavy(&[4, 8, 6, 6], 0.11);
                 let dir = tempfile::tempdir().unwrap();

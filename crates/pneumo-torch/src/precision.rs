@@ -99,7 +99,7 @@ pub fn autocast_bf16<T>(device: Device, enabled: bool, f: impl FnOnce() -> T) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resnet::ResNet18;
+    use crate::resnet::ResNet;
     use tch::nn::{ModuleT, VarStore};
     use tch::{Kind, Tensor};
 
@@ -107,7 +107,7 @@ mod tests {
     fn bf16_autocast_computes_convolutions_in_bf16_and_trains() {
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
-        let net = ResNet18::new(&vs.root(), 1);
+        let net = ResNet::resnet18(&vs.root(), 1);
         let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
         let logits = autocast_bf16(Device::Cpu, true, || net.forward_t(&x, true));
         assert_eq!(logits.kind(), Kind::BFloat16);

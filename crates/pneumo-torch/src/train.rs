@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 pub use pneumo_pipeline::contract::summary::Evaluation;
@@ -22,9 +22,9 @@ use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
 use crate::batches::{Sampler, augmentation, mix};
 use crate::checkpoint::{OPTIMIZER, Resume, STATE, WEIGHTS, latest_checkpoint, write_checkpoint};
 use crate::dataset::Dataset;
+use crate::net::{self, Network, to_channels_last};
 use crate::optim::{self, Optimizer, Rule};
 use crate::precision::autocast_bf16;
-use crate::resnet::{ResNet18, to_channels_last};
 use crate::robust::{self, Mixup};
 use crate::weights;
 
@@ -42,7 +42,7 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 
 /// Probabilities and mean BCE loss over `items`, eval mode.
 fn score(
-    net: &ResNet18,
+    net: &dyn Network,
     ds: &Dataset,
     items: &[(usize, f32)],
     device: Device,
@@ -90,8 +90,8 @@ pub fn train(
     let device = device(p.device.as_str())?;
     tch::manual_seed(p.seed as i64);
     let mut vs = VarStore::new(device);
-    let mut net = ResNet18::new(&vs.root(), 1);
-    net.dropout = p.dropout;
+    let mut net = net::build(p.arch, &vs.root(), 1);
+    net.set_dropout(p.dropout);
     if p.weights != "none" {
         let loaded = weights::load(&mut vs, &workspace.join(&p.weights))?;
         crate::note!(
@@ -224,7 +224,8 @@ pub fn train(
             if !iteration.is_multiple_of(p.eval_every) && iteration != total {
                 continue;
             }
-            let (probs, val_loss) = autocast_bf16(device, bf16, || score(&net, ds, val, device))?;
+            let (probs, val_loss) =
+                autocast_bf16(device, bf16, || score(net.as_ref(), ds, val, device))?;
             let e = Evaluation {
                 iteration,
                 train_loss: run_loss / run_seen as f64,

@@ -4,7 +4,8 @@
 //! (scripts/gpu-check.sh).
 
 use pneumo_torch::gradcam::{grad_cam, upsample_normalised};
-use pneumo_torch::resnet::ResNet18;
+use pneumo_torch::net::Network;
+use pneumo_torch::resnet::ResNet;
 use pneumo_torch::weights::{self, safetensor};
 use safetensors::SafeTensors;
 use tch::nn::{ModuleT, VarStore};
@@ -12,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 struct Fixture {
     vs: VarStore,
-    net: ResNet18,
+    net: ResNet,
     x: Tensor,
     expected: Vec<u8>,
 }
@@ -25,7 +26,7 @@ impl Fixture {
             _ => Device::Cpu,
         };
         let mut vs = VarStore::new(device);
-        let net = ResNet18::new(&vs.root(), 1);
+        let net = ResNet::resnet18(&vs.root(), 1);
         let dir = std::env::var_os("PNEUMO_FIXTURE_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {

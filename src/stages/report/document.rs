@@ -181,9 +181,10 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
     let t = &a.train_summary;
     d.push(Heading(2, s("Model")));
     d.push(Para(format!(
-        "ResNet-18 as torchvision builds it, with one output logit (the pneumonia score) trained with \
+        "{} as torchvision builds it, with one output logit (the pneumonia score) trained with \
          {} on logits. Initial weights: {}. It runs on libtorch through tch; the \
          checkpoint is saved under torchvision's parameter names.",
+        params.arch.title(),
         match params.loss {
             crate::stages::choices::Loss::Bce => s("binary cross-entropy"),
             crate::stages::choices::Loss::Focal => {

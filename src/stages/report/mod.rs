@@ -37,12 +37,17 @@ use crate::pipeline::stage::{StageContext, TypedStage};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportParams {
-    #[serde(default = "d_title")]
-    pub title: String,
+    /// Unset: "Pneumonia on pediatric chest X-rays: a ResNet-18 classifier, reproduced and
+    /// measured", with the network train fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
-fn d_title() -> String {
-    "Pneumonia on pediatric chest X-rays: a ResNet-18 classifier, reproduced and measured".into()
+fn default_title(arch: crate::stages::choices::Arch) -> String {
+    format!(
+        "Pneumonia on pediatric chest X-rays: a {} classifier, reproduced and measured",
+        arch.title()
+    )
 }
 
 pub const MARKDOWN: &str = "report.md";
@@ -73,7 +78,7 @@ impl Artifacts {
     /// Reads the upstream outputs; `dir_of(kind)` is the output folder of that upstream.
     pub fn read(
         dir_of: &dyn Fn(&str) -> anyhow::Result<PathBuf>,
-        title: String,
+        title: Option<String>,
         config: &[u8],
     ) -> anyhow::Result<Artifacts> {
         let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
@@ -89,13 +94,14 @@ impl Artifacts {
                 runtime.push((kind, r));
             }
         }
+        let train_card = ModelCard::load(&dir_of("train")?.join(card::FILE))?;
         Ok(Artifacts {
-            title,
+            title: title.unwrap_or_else(|| default_title(train_card.params.arch)),
             index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
             split: serde_json::from_slice(&read("split", COUNTS)?)?,
             preprocess: json("preprocess", "meta.json")?,
             train_summary: TrainSummary::load(&dir_of("train")?)?,
-            train_card: ModelCard::load(&dir_of("train")?.join(card::FILE))?,
+            train_card,
             history: read_columns(&dir_of("train")?.join(HISTORY))?,
             metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
             gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
@@ -130,7 +136,8 @@ impl TypedStage for Report {
     // 6: the ensemble's intervals and the members' forest plots in that section
     // 7: recalibration, the threshold's fragility and the score distributions
     // 8: training robustness options (crop, gamma, blur, noise; smoothing, dropout, mixup; focal)
-    const VERSION: u32 = 8;
+    // 9: the network's name (train's `arch`) in the title and the Model section
+    const VERSION: u32 = 9;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",
