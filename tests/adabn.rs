@@ -19,6 +19,10 @@ fn config(extra: &str) -> String {
     kind: evaluate
     needs: [split, preprocess, train]
     params: {{bootstrap: 20{extra}}}
+  ensemble:
+    kind: ensemble
+    needs: [split, evaluate]
+    params: {{bootstrap: 20}}
 ",
         common::DATA_32
     )
@@ -42,8 +46,10 @@ fn adabn_is_marked_transductive_everywhere_and_changes_the_scores() {
     let ws = Ws::generated(&config(""));
     ws.ok(&["run"]);
     let plain = probabilities(&ws);
-    let metrics = json(&ws, "build/evaluate/metrics.json");
-    assert!(metrics.get("transductive").is_none(), "{metrics}");
+    for stage in ["evaluate", "ensemble"] {
+        let metrics = json(&ws, &format!("build/{stage}/metrics.json"));
+        assert!(metrics.get("transductive").is_none(), "{stage}: {metrics}");
+    }
 
     // written out at its default, adabn changes no key
     ws.set_config(&config(", adabn: false"));
@@ -52,7 +58,7 @@ fn adabn_is_marked_transductive_everywhere_and_changes_the_scores() {
 
     ws.set_config(&config(", adabn: true"));
     let r = ws.ok(&["run"]);
-    assert_eq!(r.stages("ran"), ["evaluate"], "{}", r.stderr());
+    assert_eq!(r.stages("ran"), ["evaluate", "ensemble"], "{}", r.stderr());
     assert_ne!(probabilities(&ws), plain, "AdaBN changed no probability");
     let metrics = json(&ws, "build/evaluate/metrics.json");
     assert!(
@@ -62,6 +68,14 @@ fn adabn_is_marked_transductive_everywhere_and_changes_the_scores() {
         "{metrics}"
     );
     assert_eq!(json(&ws, "build/evaluate/model/model.json")["adabn"], true);
+    // an ensemble over transductive scores is transductive, and says which member made it so
+    let combined = json(&ws, "build/ensemble/metrics.json");
+    assert!(
+        combined["transductive"]
+            .as_str()
+            .is_some_and(|t| t.contains("(evaluate)") && t.contains("transductive")),
+        "{combined}"
+    );
 
     let film = ws
         .path()

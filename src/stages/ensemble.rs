@@ -70,7 +70,8 @@ impl TypedStage for Ensemble {
     // 2: summary.json / summary.md (members, mean ± SD, range)
     // 3: intervals in the summary, and a forest plot of members and ensemble per role
     // 4: evaluate's threshold fragility and recalibration in metrics.json
-    const VERSION: u32 = 4;
+    // 5: transductive when a member is (evaluate's `adabn`)
+    const VERSION: u32 = 5;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
     const COMBINES: &'static [&'static str] = &["evaluate"];
     const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
@@ -130,6 +131,19 @@ impl TypedStage for Ensemble {
                 Combine::Logit => "logit",
             }
         );
+        // scores that saw their own role's images make the combination transductive too
+        let transductive: Vec<&str> = member_metrics
+            .iter()
+            .filter(|(_, m)| m.transductive.is_some())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !transductive.is_empty() {
+            metrics.transductive = Some(format!(
+                "members scored with AdaBN ({}): {}",
+                transductive.join(", "),
+                evaluate::TRANSDUCTIVE
+            ));
+        }
         write_json(&ctx.out_dir.join(METRICS), &metrics)?;
         write_predictions(ctx.out_dir, &preds)?;
         write_json(
