@@ -6,7 +6,11 @@ torch.optim's step alone on ResNet-18's parameters with random gradients, fused 
 single-tensor (the CPU default), 3 warm-up then 20 timed steps.
 
     .venv/bin/python benches/torch_throughput.py
+
+PNEUMO_BENCH_ARCH=densenet121 (or resnet34, resnet50) times that network instead, as the Rust
+bench does; the optimizer-step table stays ResNet-18's.
 """
+import os
 import time
 
 import torch
@@ -14,17 +18,21 @@ import torch.nn.functional as F
 import torchvision
 
 
-def model():
-    return torchvision.models.resnet18(num_classes=1).to(memory_format=torch.channels_last)
+ARCH = os.environ.get("PNEUMO_BENCH_ARCH", "resnet18")
 
 
-print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+def model(arch="resnet18"):
+    net = getattr(torchvision.models, arch)(num_classes=1)
+    return net.to(memory_format=torch.channels_last)
+
+
+print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, network {ARCH}")
 print("| case | train img/s | infer img/s |")
 print("|---|---:|---:|")
 for px in (224, 128):
     for bf16 in (False, True):
         torch.manual_seed(0)
-        m = model()
+        m = model(ARCH)
         opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
         x = torch.randn(32, 3, px, px).to(memory_format=torch.channels_last)
         y = torch.randint(0, 2, (32, 1)).float()

@@ -6,15 +6,19 @@
 //! where the CPU lacks AMX and AVX512-BF16: the first line says which). Then the optimizer
 //! step alone on ResNet-18's parameters, fused kernels against the per-op loop.
 //! `PNEUMO_BENCH_FP32_ONLY=1` skips the bf16 cases; `PNEUMO_BENCH_LOOP=1` trains with the
-//! per-op optimizer loop instead of the fused step (the before of a before/after).
+//! per-op optimizer loop instead of the fused step (the before of a before/after);
+//! `PNEUMO_BENCH_ARCH=densenet121` (or `resnet34`, `resnet50`) times that network instead of
+//! ResNet-18 (the peer reads the same variable).
 
 use std::time::Instant;
 
+use pneumo_pipeline::stages::choices::Arch;
+use pneumo_torch::net;
 use pneumo_torch::net::{channels_last, to_channels_last};
 use pneumo_torch::optim::{Optimizer, Rule};
 use pneumo_torch::precision::autocast_bf16;
 use pneumo_torch::resnet::ResNet;
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 fn main() {
@@ -53,11 +57,19 @@ fn main() {
         cases.retain(|c| !c.3);
     }
     let fused = !flag("PNEUMO_BENCH_LOOP");
-    println!("optimizer: {}", if fused { "fused" } else { "loop" });
+    let arch: Arch = match std::env::var("PNEUMO_BENCH_ARCH") {
+        Ok(a) => serde_json::from_value(a.clone().into())
+            .unwrap_or_else(|_| panic!("PNEUMO_BENCH_ARCH={a}: expected one of {:?}", Arch::ALL)),
+        Err(_) => Arch::ResNet18,
+    };
+    println!(
+        "network {arch}, optimizer: {}",
+        if fused { "fused" } else { "loop" }
+    );
     for (batch, px, cl, bf16) in cases {
         tch::manual_seed(0);
         let vs = VarStore::new(device);
-        let net = ResNet::resnet18(&vs.root(), 1);
+        let net = net::build(arch, &vs.root(), 1);
         if cl {
             to_channels_last(&vs);
         }
