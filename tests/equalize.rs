@@ -46,6 +46,17 @@ fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
     ws.edit_config(defaults, "params: {size: 64, equalize: histogram}");
     let r = ws.ok(&["run", "preprocess"]);
     assert_eq!(r.stages("ran"), ["preprocess"], "{}", r.stderr());
+    // CLAHE's params are not histogram's: changing them re-runs nothing
+    ws.edit_config(
+        "params: {size: 64, equalize: histogram}",
+        "params: {size: 64, equalize: histogram, clahe_clip: 3, clahe_tiles: 4}",
+    );
+    let r = ws.ok(&["run", "preprocess"]);
+    assert!(r.stages("ran").is_empty(), "{}", r.stderr());
+    ws.edit_config(
+        "params: {size: 64, equalize: histogram, clahe_clip: 3, clahe_tiles: 4}",
+        "params: {size: 64, equalize: histogram}",
+    );
     let eq = Equalization {
         method: Method::Histogram,
         clip: 2.0,

@@ -149,6 +149,11 @@ impl TypedStage for Preprocess {
                 p.clahe_tiles
             ));
         }
+        if p.equalize != Method::Clahe {
+            // only CLAHE reads them: elsewhere they would re-run preprocess for nothing
+            p.clahe_clip = default_clip();
+            p.clahe_tiles = default_tiles();
+        }
         Ok(())
     }
 
