@@ -29,12 +29,12 @@ fn each_option_changes_training_and_unset_ones_keep_old_keys() {
     // written out at their defaults, the newer options (and `arch`) change no key
     ws.edit_config(
         PLAIN,
-        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0}"),
     );
     let r = ws.ok(&["run"]);
     assert!(r.stages("ran").is_empty(), "{}", r.stderr());
     ws.edit_config(
-        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0}"),
         PLAIN,
     );
 
@@ -47,6 +47,7 @@ fn each_option_changes_training_and_unset_ones_keep_old_keys() {
         "augment: {gamma: 0.3}",
         "augment: {blur: 1.5}",
         "augment: {noise: 0.05}",
+        "augment: {perspective: 0.05}",
     ];
     let mut seen = vec![plain];
     for option in options {
@@ -68,7 +69,8 @@ fn with_every_option_on_a_killed_run_resumes_to_the_same_bytes() {
     let all = with(
         "optimizer: adamw, lr: 0.0003, eval_every: 2, label_smoothing: 0.1, dropout: 0.3, \
          mixup: 0.4, loss: focal, focal_gamma: 1.5, \
-         augment: {rotate: 5, crop: 0.7, gamma: 0.3, blur: 1.5, noise: 0.05, brightness: 0.1}",
+         augment: {rotate: 5, crop: 0.7, gamma: 0.3, blur: 1.5, noise: 0.05, brightness: 0.1, \
+         perspective: 0.05}",
     )
     .replace("eval_every: 4, ", "");
     let whole = Ws::linked(common::TRAIN_64, &common::kermany_dev());
@@ -108,6 +110,7 @@ fn out_of_range_options_are_config_errors_at_their_line() {
         ("mixup: -1", "must be 0 or more"),
         ("augment: {crop: 1.5}", "augment.crop"),
         ("augment: {blur: -1}", "ranges must be 0 or more"),
+        ("augment: {perspective: 0.4}", "augment.perspective"),
         ("loss: focall", "expected `bce` or `focal`"),
     ] {
         ws.edit_config(PLAIN, &with(bad));

@@ -148,6 +148,10 @@ pub struct Augment {
     /// ratio log-uniform in [3/4, 4/3], placed uniformly, resized back to the side; 0 is off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub crop: f64,
+    /// Perspective: each corner of the image moved by up to this fraction of the side, in x
+    /// and y independently (a film taken with the detector tilted); 0 is off, 0.05 gentle.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub perspective: f64,
 }
 
 impl Augment {
@@ -266,6 +270,11 @@ impl TypedStage for Train {
         if !(0.0..=1.0).contains(&a.crop) || a.scale >= 1.0 {
             return Err(
                 "invalid value `augment.crop`/`augment.scale`: crop is an area fraction in (0, 1] (0: off), scale below 1".into(),
+            );
+        }
+        if !(0.0..=0.25).contains(&a.perspective) {
+            return Err(
+                "invalid value `augment.perspective`: a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)".into(),
             );
         }
         Ok(())

@@ -114,6 +114,98 @@ pub(crate) fn augmentation(a: &Augment, seed: u64, i: usize, n: usize) -> Option
         if a.noise > 0.0 {
             out.noise.push(((sym(1.0) + 1.0) / 2.0 * a.noise) as f32);
         }
+        if a.perspective > 0.0 {
+            // each corner of [-1, 1]^2 moved by up to `perspective` of the side (2 units)
+            let moved =
+                CORNERS.map(|(x, y)| (x + sym(2.0 * a.perspective), y + sym(2.0 * a.perspective)));
+            out.homography
+                .extend(homography(CORNERS, moved).map(|v| v as f32));
+        }
     }
     Some(out)
+}
+
+/// The corners of the sampling square, in grid coordinates.
+const CORNERS: [(f64, f64); 4] = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)];
+
+/// The projective map taking each point of `from` to the same-numbered point of `to`, as a
+/// row-major 3x3 matrix with its last entry 1: the four-point direct linear transform, an
+/// 8x8 system solved by Gaussian elimination with partial pivoting.
+pub(crate) fn homography(from: [(f64, f64); 4], to: [(f64, f64); 4]) -> [f64; 9] {
+    // rows: x' (g x + h y + 1) = a x + b y + c, and the same for y'
+    let mut m = [[0.0f64; 9]; 8];
+    for (k, (&(x, y), &(u, v))) in from.iter().zip(&to).enumerate() {
+        m[2 * k] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
+        m[2 * k + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
+    }
+    for col in 0..8 {
+        let pivot = (col..8)
+            .max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))
+            .expect("rows left");
+        m.swap(col, pivot);
+        let p = m[col];
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / p[col];
+                for (x, pc) in row[col..].iter_mut().zip(&p[col..]) {
+                    *x -= f * pc;
+                }
+            }
+        }
+    }
+    let h: Vec<f64> = (0..8).map(|i| m[i][8] / m[i][i]).collect();
+    [h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1.0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(h: &[f64; 9], (x, y): (f64, f64)) -> (f64, f64) {
+        let w = h[6] * x + h[7] * y + h[8];
+        (
+            (h[0] * x + h[1] * y + h[2]) / w,
+            (h[3] * x + h[4] * y + h[5]) / w,
+        )
+    }
+
+    #[test]
+    fn the_homography_moves_each_corner_where_it_was_drawn_and_unmoved_is_the_identity() {
+        let to = [(-0.9, -1.05), (1.1, -0.95), (0.92, 1.0), (-1.08, 0.9)];
+        let h = homography(CORNERS, to);
+        for (c, t) in CORNERS.iter().zip(&to) {
+            let p = project(&h, *c);
+            assert!(
+                (p.0 - t.0).abs() < 1e-12 && (p.1 - t.1).abs() < 1e-12,
+                "{c:?} -> {p:?}"
+            );
+        }
+        // straight lines stay straight: the centre goes to the crossing of the diagonals
+        let id = homography(CORNERS, CORNERS);
+        for (a, b) in id.iter().zip([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]) {
+            assert!((a - b).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn perspective_draws_after_every_older_option() {
+        let older = Augment {
+            rotate: 5.0,
+            crop: 0.7,
+            noise: 0.05,
+            ..Default::default()
+        };
+        let newer = Augment {
+            perspective: 0.05,
+            ..older.clone()
+        };
+        let (a, b) = (
+            augmentation(&older, 3, 7, 4).unwrap(),
+            augmentation(&newer, 3, 7, 4).unwrap(),
+        );
+        // the first image's draws are unchanged; later images shift (one stream per batch)
+        assert_eq!(a.theta[..6], b.theta[..6]);
+        assert!(a.homography.is_empty());
+        assert_eq!(b.homography.len(), 4 * 9);
+    }
 }

@@ -154,6 +154,9 @@ pub struct Augmentation {
     /// `[B]` noise standard deviations, or empty (none); the noise itself comes from
     /// libtorch's generator, which the training loop seeds per iteration.
     pub noise: Vec<f32>,
+    /// `[B, 3, 3]` row-major projective maps applied to the output grid before `theta`, or
+    /// empty (none).
+    pub homography: Vec<f32>,
 }
 
 impl Augmentation {
@@ -164,7 +167,26 @@ impl Augmentation {
         let theta = Tensor::from_slice(&self.theta)
             .view([b, 2, 3])
             .to_device(device);
-        let grid = Tensor::affine_grid_generator(&theta, gray.size(), false);
+        let grid = if self.homography.is_empty() {
+            Tensor::affine_grid_generator(&theta, gray.size(), false)
+        } else {
+            // the output grid through the homography (divided by w), then through theta
+            let size = gray.size();
+            let identity = Tensor::from_slice(&[1f32, 0., 0., 0., 1., 0.])
+                .view([1, 2, 3])
+                .expand([b, 2, 3], false)
+                .to_device(device);
+            let base = Tensor::affine_grid_generator(&identity, &size, false).view([b, -1, 2]);
+            let ones = base.ones_like().narrow(2, 0, 1);
+            let h = Tensor::from_slice(&self.homography)
+                .view([b, 3, 3])
+                .to_device(device);
+            let p = Tensor::cat(&[&base, &ones], 2).bmm(&h.transpose(1, 2)); // [B, HW, 3]
+            let uv = p.narrow(2, 0, 2) / p.narrow(2, 2, 1);
+            Tensor::cat(&[uv, ones], 2)
+                .bmm(&theta.transpose(1, 2)) // [B, HW, 2]
+                .view([b, size[2], size[3], 2])
+        };
         // bilinear, zeros outside (a black border, as on many films), align_corners false
         let mut x = gray.grid_sampler(&grid, 0, 0, false);
         if !self.blur.is_empty() {
@@ -233,4 +255,43 @@ fn blur(x: &Tensor, sigmas: &[f32]) -> Tensor {
         b,
     );
     x.view([b, 1, h, wd])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_homography_samples_as_the_affine_grid_alone() {
+        let side = 16i64;
+        let gray = (Tensor::arange(2 * side * side, (Kind::Float, Device::Cpu)) * 0.37)
+            .sin()
+            .abs()
+            .view([2, 1, side, side]);
+        let (c, s) = (0.3f32.cos(), 0.3f32.sin());
+        let plain = Augmentation {
+            theta: vec![c, -s, 0.1, s, c, -0.05, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            intensity: vec![1.0, 0.0, 1.0, 0.0],
+            ..Default::default()
+        };
+        let identity = Augmentation {
+            homography: [1f32, 0., 0., 0., 1., 0., 0., 0., 1.].repeat(2),
+            ..plain.clone()
+        };
+        let d = (plain.apply(&gray) - identity.apply(&gray))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(d < 1e-5, "{d}");
+        // a real one moves pixels
+        let tilted = Augmentation {
+            homography: [1f32, 0., 0., 0., 1., 0., 0.2, -0.1, 1.].repeat(2),
+            ..plain.clone()
+        };
+        let d = (plain.apply(&gray) - tilted.apply(&gray))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(d > 0.05, "{d}");
+    }
 }

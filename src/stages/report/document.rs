@@ -216,6 +216,7 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             ("gamma exp(±", aug.gamma),
             ("blur sigma ≤", aug.blur),
             ("noise SD ≤", aug.noise),
+            ("perspective, corners moved ≤", aug.perspective),
         ] {
             if v > 0.0 {
                 let close = if name.ends_with('(') || name.ends_with('±') {
