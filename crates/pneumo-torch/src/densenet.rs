@@ -8,7 +8,7 @@ use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
 use crate::net::Network;
-use crate::resnet::bn;
+use crate::resnet::{bn, conv_init};
 
 const GROWTH: i64 = 32;
 const BN_SIZE: i64 = 4;
@@ -16,18 +16,13 @@ const BLOCKS: [usize; 4] = [6, 12, 24, 16];
 
 /// torchvision's DenseNet init: Kaiming-normal over the input fan.
 fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
+    conv_init(
+        p,
+        (c_in, c_out, k),
         stride,
         padding,
-        bias: false,
-        ws_init: nn::Init::Kaiming {
-            dist: nn::init::NormalOrUniform::Normal,
-            fan: nn::init::FanInOut::FanIn,
-            non_linearity: nn::init::NonLinearity::ReLU,
-        },
-        ..Default::default()
-    };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+        nn::init::FanInOut::FanIn,
+    )
 }
 
 /// Batch norm, ReLU, convolution: every DenseNet unit's order.

@@ -7,20 +7,37 @@ use tch::nn::{self, ModuleT};
 
 use crate::net::Network;
 
-/// torchvision's convolution: no bias, Kaiming-normal over the output fan (its ResNet init).
-fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+/// torchvision's convolution: no bias, Kaiming-normal (ReLU gain) over `fan`: the output
+/// fan in its ResNet init, the input fan in its DenseNet init.
+pub(crate) fn conv_init(
+    p: nn::Path,
+    (c_in, c_out, k): (i64, i64, i64),
+    stride: i64,
+    padding: i64,
+    fan: nn::init::FanInOut,
+) -> nn::Conv2D {
     let cfg = nn::ConvConfig {
         stride,
         padding,
         bias: false,
         ws_init: nn::Init::Kaiming {
             dist: nn::init::NormalOrUniform::Normal,
-            fan: nn::init::FanInOut::FanOut,
+            fan,
             non_linearity: nn::init::NonLinearity::ReLU,
         },
         ..Default::default()
     };
     nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    conv_init(
+        p,
+        (c_in, c_out, k),
+        stride,
+        padding,
+        nn::init::FanInOut::FanOut,
+    )
 }
 
 pub(crate) fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
