@@ -99,26 +99,11 @@ fn densenet121_from_training_to_report_and_predict() {
     assert!(md.contains("DenseNet-121 as torchvision builds it"));
 
     // predict builds the network the card names, and agrees with evaluate
-    let film = common::kermany_dev().join("val/PNEUMONIA/person1946_bacteria_4874.jpeg");
-    let out = ws
-        .cmd(&["predict", "--json", film.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (p, evaluated) = common::predict_and_evaluated(
+        &ws,
+        "results/eval",
+        "val/PNEUMONIA/person1946_bacteria_4874.jpeg",
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let p = v[0]["probability"].as_f64().unwrap();
-    let csv = fs::read_to_string(ws.path().join("results/eval/predictions.csv")).unwrap();
-    let evaluated: f64 = csv
-        .lines()
-        .find(|l| l.starts_with("val/PNEUMONIA/person1946_bacteria_4874.jpeg,"))
-        .and_then(|l| l.split(',').nth(5))
-        .unwrap()
-        .parse()
-        .unwrap();
     assert!(
         (p - evaluated).abs() < 1e-4,
         "predict {p} vs evaluate {evaluated}"

@@ -97,26 +97,11 @@ fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
         card["equalize"],
         serde_json::json!({"method": "clahe", "clip": 3.0, "tiles": 4})
     );
-    let sick = common::kermany_dev().join("val/PNEUMONIA/person1946_bacteria_4874.jpeg");
-    let out = ws
-        .cmd(&["predict", "--json", sick.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (p, evaluated) = common::predict_and_evaluated(
+        &ws,
+        "results/eval",
+        "val/PNEUMONIA/person1946_bacteria_4874.jpeg",
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let p = v[0]["probability"].as_f64().unwrap();
-    let evaluated: f64 = fs::read_to_string(ws.path().join("results/eval/predictions.csv"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("val/PNEUMONIA/person1946_bacteria_4874.jpeg,"))
-        .and_then(|l| l.split(',').nth(5).map(str::to_string))
-        .unwrap()
-        .parse()
-        .unwrap();
     assert!(
         (p - evaluated).abs() < 1e-4,
         "predict {p} vs evaluate {evaluated}"
