@@ -118,11 +118,15 @@ fn the_training_table_names_every_robustness_option_set() {
     p.augment.gamma = 0.3;
     p.augment.blur = 1.5;
     p.augment.noise = 0.05;
+    p.augment.perspective = 0.05;
+    p.augment.elastic = 20.0;
+    p.augment.elastic_sigma = 4.0;
     let md = markdown(&document(&a));
     for text in [
         "label smoothing 0.1, dropout before the head 0.3, mixup alpha 0.4",
         "the focal loss (gamma 2.0) on logits",
-        "random resized crop, area ≥0.7, gamma exp(±0.3), blur sigma ≤1.5, noise SD ≤0.05",
+        "random resized crop, area ≥0.7, gamma exp(±0.3), blur sigma ≤1.5, noise SD ≤0.05, \
+         perspective, corners moved ≤0.05, elastic alpha 20.0 (sigma 4.0 px)",
     ] {
         assert!(md.contains(text), "no `{text}` in:\n{md}");
     }

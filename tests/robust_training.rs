@@ -26,15 +26,16 @@ fn each_option_changes_training_and_unset_ones_keep_old_keys() {
     ws.ok(&["run"]);
     let plain = latest(&ws);
 
-    // written out at their defaults, the newer options (and `arch`) change no key
+    // written out at their defaults, the newer options (and `arch`) change no key, nor do
+    // settings only an unset option reads (focal_gamma under bce, elastic_sigma without elastic)
     ws.edit_config(
         PLAIN,
-        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 3, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0, elastic: 0, elastic_sigma: 9}"),
     );
     let r = ws.ok(&["run"]);
     assert!(r.stages("ran").is_empty(), "{}", r.stderr());
     ws.edit_config(
-        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 2, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0}"),
+        &with("arch: resnet18, label_smoothing: 0, dropout: 0, mixup: 0, loss: bce, focal_gamma: 3, augment: {crop: 0, gamma: 0, blur: 0, noise: 0, perspective: 0, elastic: 0, elastic_sigma: 9}"),
         PLAIN,
     );
 
@@ -48,6 +49,7 @@ fn each_option_changes_training_and_unset_ones_keep_old_keys() {
         "augment: {blur: 1.5}",
         "augment: {noise: 0.05}",
         "augment: {perspective: 0.05}",
+        "augment: {elastic: 20}",
     ];
     let mut seen = vec![plain];
     for option in options {
@@ -70,7 +72,7 @@ fn with_every_option_on_a_killed_run_resumes_to_the_same_bytes() {
         "optimizer: adamw, lr: 0.0003, eval_every: 2, label_smoothing: 0.1, dropout: 0.3, \
          mixup: 0.4, loss: focal, focal_gamma: 1.5, \
          augment: {rotate: 5, crop: 0.7, gamma: 0.3, blur: 1.5, noise: 0.05, brightness: 0.1, \
-         perspective: 0.05}",
+         perspective: 0.05, elastic: 20, elastic_sigma: 3}",
     )
     .replace("eval_every: 4, ", "");
     let whole = Ws::linked(common::TRAIN_64, &common::kermany_dev());
@@ -111,6 +113,11 @@ fn out_of_range_options_are_config_errors_at_their_line() {
         ("augment: {crop: 1.5}", "augment.crop"),
         ("augment: {blur: -1}", "ranges must be 0 or more"),
         ("augment: {perspective: 0.4}", "augment.perspective"),
+        ("augment: {elastic: -1}", "ranges must be 0 or more"),
+        (
+            "augment: {elastic: 20, elastic_sigma: 0}",
+            "augment.elastic_sigma",
+        ),
         ("loss: focall", "expected `bce` or `focal`"),
     ] {
         ws.edit_config(PLAIN, &with(bad));

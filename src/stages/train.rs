@@ -115,7 +115,7 @@ fn is_focal_default(g: &f64) -> bool {
 
 /// Random per-image changes, uniform in +-value. Horizontal flip is off by default: it moves
 /// the heart to the other side, which no real frontal film shows.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Augment {
     /// Rotation, degrees.
@@ -152,6 +152,46 @@ pub struct Augment {
     /// and y independently (a film taken with the detector tilted); 0 is off, 0.05 gentle.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub perspective: f64,
+    /// Elastic deformation, as torchvision's `ElasticTransform(alpha, sigma)`: a displacement
+    /// field uniform in +-1 per pixel and axis, smoothed by a Gaussian of `elastic_sigma`
+    /// pixels, times `elastic / side` in grid units (the side spans 2); 0 is off, torchvision's
+    /// default alpha is 50.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub elastic: f64,
+    /// The elastic field's smoothing, in pixels of the cached side (torchvision's 5); only
+    /// read when `elastic` is on.
+    #[serde(
+        default = "d_elastic_sigma",
+        skip_serializing_if = "is_elastic_sigma_default"
+    )]
+    pub elastic_sigma: f64,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Augment {
+            rotate: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            hflip: false,
+            gamma: 0.0,
+            blur: 0.0,
+            noise: 0.0,
+            crop: 0.0,
+            perspective: 0.0,
+            elastic: 0.0,
+            elastic_sigma: d_elastic_sigma(),
+        }
+    }
+}
+
+fn d_elastic_sigma() -> f64 {
+    5.0
+}
+fn is_elastic_sigma_default(s: &f64) -> bool {
+    *s == d_elastic_sigma()
 }
 
 impl Augment {
@@ -261,6 +301,7 @@ impl TypedStage for Train {
             a.gamma,
             a.blur,
             a.noise,
+            a.elastic,
         ]
         .iter()
         .any(|v| v.is_nan() || *v < 0.0)
@@ -276,6 +317,18 @@ impl TypedStage for Train {
             return Err(
                 "invalid value `augment.perspective`: a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)".into(),
             );
+        }
+        if !(a.elastic_sigma > 0.0 && a.elastic_sigma <= 64.0) {
+            return Err(
+                "invalid value `augment.elastic_sigma`: pixels in (0, 64] (torchvision's default is 5)".into(),
+            );
+        }
+        if a.elastic == 0.0 {
+            // only the elastic field reads it: unset, it would re-train for nothing
+            p.augment.elastic_sigma = d_elastic_sigma();
+        }
+        if p.loss != Loss::Focal {
+            p.focal_gamma = d_focal_gamma();
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::stages::choices;
 use pneumo_pipeline::stages::train::{Augment, TrainParams};
 
-use crate::dataset::Augmentation;
+use crate::dataset::{Augmentation, Elastic};
 
 /// Indices of the train role for iteration `i` (0-based): a function of the seed and `i`
 /// alone, so a resumed run draws exactly the batches an uninterrupted one would.
@@ -122,6 +122,14 @@ pub(crate) fn augmentation(a: &Augment, seed: u64, i: usize, n: usize) -> Option
                 .extend(homography(CORNERS, moved).map(|v| v as f32));
         }
     }
+    if a.elastic > 0.0 {
+        // its own stream: the field is drawn per pixel, once the side is known
+        out.elastic = Some(Elastic {
+            alpha: a.elastic as f32,
+            sigma: a.elastic_sigma as f32,
+            seed: mix(seed, i as u64, 6),
+        });
+    }
     Some(out)
 }
 
@@ -207,5 +215,27 @@ mod tests {
         assert_eq!(a.theta[..6], b.theta[..6]);
         assert!(a.homography.is_empty());
         assert_eq!(b.homography.len(), 4 * 9);
+    }
+
+    #[test]
+    fn elastic_draws_from_its_own_stream() {
+        let older = Augment {
+            rotate: 5.0,
+            perspective: 0.05,
+            ..Default::default()
+        };
+        let newer = Augment {
+            elastic: 30.0,
+            ..older.clone()
+        };
+        let (a, b) = (
+            augmentation(&older, 3, 7, 4).unwrap(),
+            augmentation(&newer, 3, 7, 4).unwrap(),
+        );
+        assert_eq!((&a.theta, &a.homography), (&b.theta, &b.homography));
+        let e = b.elastic.expect("on");
+        assert_eq!((e.alpha, e.sigma), (30.0, 5.0));
+        let next = augmentation(&newer, 3, 8, 4).unwrap().elastic.unwrap();
+        assert_ne!(e.seed, next.seed, "a new field each iteration");
     }
 }

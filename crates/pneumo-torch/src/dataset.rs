@@ -7,6 +7,7 @@ use anyhow::Context;
 use tch::{Device, Kind, Tensor};
 
 use pneumo_pipeline::data::equalize::Equalization;
+use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::stages::{preprocess, split};
 
 use crate::net::channels_last;
@@ -157,6 +158,37 @@ pub struct Augmentation {
     /// `[B, 3, 3]` row-major projective maps applied to the output grid before `theta`, or
     /// empty (none).
     pub homography: Vec<f32>,
+    /// An elastic displacement added to the sampling grid, or none.
+    pub elastic: Option<Elastic>,
+}
+
+/// torchvision's `ElasticTransform`: per pixel and axis a uniform draw in +-1, smoothed by a
+/// Gaussian of `sigma` pixels, times `alpha / side` grid units; drawn on the host from `seed`,
+/// so the field is the same on every device and after a resume. The Gaussian is `blur`'s
+/// (±3 sigma, edges replicated; torchvision takes ±4 sigma and reflects): the same spread
+/// away from the border.
+#[derive(Debug, Clone, Copy)]
+pub struct Elastic {
+    pub alpha: f32,
+    pub sigma: f32,
+    pub seed: u64,
+}
+
+impl Elastic {
+    /// `[B, H, W, 2]` displacements in grid units, on `device`.
+    fn field(&self, b: i64, h: i64, w: i64, device: Device) -> Tensor {
+        let mut rng = SplitMix64::new(self.seed);
+        let raw: Vec<f32> = (0..2 * b * h * w)
+            .map(|_| (rng.uniform() * 2.0 - 1.0) as f32)
+            .collect();
+        let raw = Tensor::from_slice(&raw)
+            .view([2 * b, 1, h, w])
+            .to_device(device);
+        let smooth = blur(&raw, &vec![self.sigma; 2 * b as usize]);
+        (smooth * f64::from(self.alpha) / h as f64)
+            .view([b, 2, h, w])
+            .permute([0, 2, 3, 1])
+    }
 }
 
 impl Augmentation {
@@ -186,6 +218,13 @@ impl Augmentation {
             Tensor::cat(&[uv, ones], 2)
                 .bmm(&theta.transpose(1, 2)) // [B, HW, 2]
                 .view([b, size[2], size[3], 2])
+        };
+        let grid = match &self.elastic {
+            None => grid,
+            Some(e) => {
+                let size = gray.size();
+                grid + e.field(b, size[2], size[3], device)
+            }
         };
         // bilinear, zeros outside (a black border, as on many films), align_corners false
         let mut x = gray.grid_sampler(&grid, 0, 0, false);
@@ -293,5 +332,58 @@ mod tests {
             .max()
             .double_value(&[]);
         assert!(d > 0.05, "{d}");
+    }
+
+    #[test]
+    fn the_elastic_field_has_torchvisions_spread_and_is_a_function_of_its_seed() {
+        let (alpha, sigma, side) = (50f32, 5f32, 96i64);
+        let e = Elastic {
+            alpha,
+            sigma,
+            seed: 11,
+        };
+        let f = e.field(4, side, side, Device::Cpu);
+        assert_eq!(f.size(), [4, side, side, 2]);
+        assert!(f.equal(&e.field(4, side, side, Device::Cpu)));
+        let other = Elastic { seed: 12, ..e }.field(4, side, side, Device::Cpu);
+        assert!(!f.equal(&other));
+        // uniform(+-1) has variance 1/3; a unit-sum Gaussian keeps 1 / (4 pi sigma^2) of it
+        // in 2-D, so the displacement's SD is alpha / side * sqrt(1/3) / (2 sigma sqrt(pi))
+        // grid units, away from the replicated border
+        let inner = f.narrow(1, 20, side - 40).narrow(2, 20, side - 40);
+        let sd = inner.std(true).double_value(&[]);
+        let want = f64::from(alpha) / side as f64 * (1.0f64 / 3.0).sqrt()
+            / (2.0 * f64::from(sigma) * std::f64::consts::PI.sqrt());
+        assert!((sd / want - 1.0).abs() < 0.15, "{sd} vs {want}");
+    }
+
+    #[test]
+    fn an_elastic_warp_moves_pixels_and_zero_alpha_moves_none() {
+        let side = 32i64;
+        let gray = (Tensor::arange(side * side, (Kind::Float, Device::Cpu)) * 0.21)
+            .sin()
+            .abs()
+            .view([1, 1, side, side]);
+        let plain = Augmentation {
+            theta: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            intensity: vec![1.0, 0.0],
+            ..Default::default()
+        };
+        let warped = |alpha: f32| Augmentation {
+            elastic: Some(Elastic {
+                alpha,
+                sigma: 3.0,
+                seed: 5,
+            }),
+            ..plain.clone()
+        };
+        let diff = |a: &Augmentation| {
+            (plain.apply(&gray) - a.apply(&gray))
+                .abs()
+                .max()
+                .double_value(&[])
+        };
+        assert!(diff(&warped(0.0)) < 1e-6);
+        assert!(diff(&warped(50.0)) > 0.05);
     }
 }

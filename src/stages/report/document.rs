@@ -217,6 +217,7 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             ("blur sigma ≤", aug.blur),
             ("noise SD ≤", aug.noise),
             ("perspective, corners moved ≤", aug.perspective),
+            ("elastic alpha ", aug.elastic),
         ] {
             if v > 0.0 {
                 let close = if name.ends_with('(') || name.ends_with('±') {
@@ -226,6 +227,9 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
                 };
                 text.push_str(&format!(", {name}{}{close}", json_num(v)));
             }
+        }
+        if aug.elastic > 0.0 {
+            text.push_str(&format!(" (sigma {} px)", json_num(aug.elastic_sigma)));
         }
         text
     };
