@@ -2,7 +2,7 @@
 # Runs on the GPU machine (PyTorch installed, no Rust, no network), from the repository root,
 # with gpu/ carried (scripts/gpu-prepare.sh). Results go to $OUT (or gpu-out/).
 #   scripts/gpu-check.sh speed   parity on the GPU + throughput beside PyTorch (fixture needed)
-#   scripts/gpu-check.sh train   the patient example on CUDA (gpu/data: a Kaggle-layout folder)
+#   scripts/gpu-check.sh train   examples/patient-protocol-gpu.yaml on CUDA (gpu/data: a Kaggle-layout folder)
 set -euo pipefail
 what=${1:-speed}
 device=${DEVICE:-cuda}
@@ -38,8 +38,8 @@ train)
     chmod +x gpu/bin/pneumo-pipeline gpu/bin/pneumo-torch
     ws=$(mktemp -d)
     mkdir -p "$ws/data" && ln -s "$PWD/gpu/data" "$ws/data/chest_xray"
-    sed -e "s/device: cpu/device: $device/" -e 's/size: 128/size: 224/' -e 's/epochs: 8/epochs: 30/' \
-        examples/patient-protocol.yaml > "$ws/pipeline.yaml"
+    sed -e "s/device: cuda/device: $device/" \
+        examples/patient-protocol-gpu.yaml > "$ws/pipeline.yaml"
     PNEUMO_TORCH=$PWD/gpu/bin/pneumo-torch /usr/bin/time -v gpu/bin/pneumo-pipeline -w "$ws" run 2>&1 | tee "$out/train.txt"
     cp -rL "$ws/reports" "$out/" && cp "$ws/build/evaluate/metrics.json" "$out/"
     ;;

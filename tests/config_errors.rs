@@ -155,3 +155,23 @@ fn every_bad_enumerated_value_is_reported_with_the_allowed_set() {
     }
     assert!(e.contains("3 errors in pipeline.yaml"), "{e}");
 }
+
+/// The configs we ship (the default and every example) are valid as they stand: a renamed
+/// or retired option would otherwise surface first in a user's run.
+#[test]
+fn every_shipped_config_validates() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut configs = vec![std::path::PathBuf::from(root).join("pipeline.yaml")];
+    for entry in std::fs::read_dir(format!("{root}/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            configs.push(path);
+        }
+    }
+    assert!(configs.len() >= 5, "{configs:?}");
+    for path in configs {
+        let ws = Ws::new(&std::fs::read_to_string(&path).unwrap());
+        let r = ws.run(&["dag"]);
+        assert_eq!(r.code(), 0, "{}: {}", path.display(), r.stderr());
+    }
+}
