@@ -6,7 +6,7 @@ use pneumo_pipeline::data::rng::SplitMix64;
 use pneumo_pipeline::stages::choices;
 use pneumo_pipeline::stages::train::{Augment, TrainParams};
 
-use crate::dataset::{Augmentation, Elastic};
+use crate::augment::{Augmentation, Elastic};
 
 /// Indices of the train role for iteration `i` (0-based): a function of the seed and `i`
 /// alone, so a resumed run draws exactly the batches an uninterrupted one would.

@@ -20,8 +20,9 @@ use pneumo_pipeline::model::explain::{
 use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
 use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
 
+use crate::augment::Augmentation;
 use crate::batches::mix;
-use crate::dataset::{Augmentation, Dataset, Host};
+use crate::dataset::{Dataset, Host};
 use crate::gradcam::{grad_cam, upsample_normalised};
 use crate::net::{self, Network, to_channels_last};
 use crate::train::device;

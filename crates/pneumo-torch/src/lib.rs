@@ -3,6 +3,7 @@
 //! commands that train or score load libtorch.
 
 pub mod adabn;
+pub mod augment;
 pub mod batches;
 pub mod checkpoint;
 pub mod dataset;
