@@ -109,11 +109,16 @@ fn out_of_range_options_are_config_errors_at_their_line() {
     for (bad, says) in [
         ("dropout: 1.5", "must be in [0, 1)"),
         ("label_smoothing: -0.1", "must be in [0, 1)"),
-        ("mixup: -1", "must be 0 or more"),
+        ("mixup: -1", "must be finite and 0 or more"),
+        ("weight_decay: -0.01", "must be finite and 0 or more"),
+        ("momentum: 1.5", "must be in [0, 1)"),
         ("augment: {crop: 1.5}", "augment.crop"),
-        ("augment: {blur: -1}", "ranges must be 0 or more"),
+        ("augment: {blur: -1}", "ranges must be finite and 0 or more"),
         ("augment: {perspective: 0.4}", "augment.perspective"),
-        ("augment: {elastic: -1}", "ranges must be 0 or more"),
+        (
+            "augment: {elastic: -1}",
+            "ranges must be finite and 0 or more",
+        ),
         (
             "augment: {elastic: 20, elastic_sigma: 0}",
             "augment.elastic_sigma",

@@ -278,18 +278,27 @@ impl TypedStage for Train {
                 "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
             );
         }
-        if p.epochs.is_some_and(|e| e <= 0.0) || p.pos_weight <= 0.0 || p.lr <= 0.0 {
-            return Err("invalid value `epochs`/`pos_weight`/`lr`: must be positive".into());
+        // `.nan` and `.inf` are YAML floats: every real number here must be finite
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if p.epochs.is_some_and(|e| !positive(e)) || !positive(p.pos_weight) || !positive(p.lr) {
+            return Err(
+                "invalid value `epochs`/`pos_weight`/`lr`: must be positive and finite".into(),
+            );
         }
         let unit = |v: f64| (0.0..1.0).contains(&v);
-        if !unit(p.label_smoothing) || !unit(p.dropout) {
-            return Err("invalid value `label_smoothing`/`dropout`: must be in [0, 1)".into());
+        if !unit(p.label_smoothing) || !unit(p.dropout) || !unit(p.momentum) {
+            return Err(
+                "invalid value `label_smoothing`/`dropout`/`momentum`: must be in [0, 1)".into(),
+            );
         }
-        if [p.mixup, p.focal_gamma]
+        if [p.mixup, p.focal_gamma, p.weight_decay]
             .iter()
-            .any(|v| v.is_nan() || *v < 0.0)
+            .any(|v| !v.is_finite() || *v < 0.0)
         {
-            return Err("invalid value `mixup`/`focal_gamma`: must be 0 or more".into());
+            return Err(
+                "invalid value `mixup`/`focal_gamma`/`weight_decay`: must be finite and 0 or more"
+                    .into(),
+            );
         }
         let a = &p.augment;
         if [
@@ -304,9 +313,9 @@ impl TypedStage for Train {
             a.elastic,
         ]
         .iter()
-        .any(|v| v.is_nan() || *v < 0.0)
+        .any(|v| !v.is_finite() || *v < 0.0)
         {
-            return Err("invalid value in `augment`: ranges must be 0 or more".into());
+            return Err("invalid value in `augment`: ranges must be finite and 0 or more".into());
         }
         if !(0.0..=1.0).contains(&a.crop) || a.scale >= 1.0 {
             return Err(
