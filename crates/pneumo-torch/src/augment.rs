@@ -58,38 +58,35 @@ impl Elastic {
 
 impl Augmentation {
     pub(crate) fn apply(&self, gray: &Tensor) -> Tensor {
-        let b = gray.size()[0];
+        let size = gray.size();
+        let (b, h, w) = (size[0], size[2], size[3]);
         let device = gray.device();
         let per_image = |v: &[f32]| Tensor::from_slice(v).view([b, 1, 1, 1]).to_device(device);
         let theta = Tensor::from_slice(&self.theta)
             .view([b, 2, 3])
             .to_device(device);
         let grid = if self.homography.is_empty() {
-            Tensor::affine_grid_generator(&theta, gray.size(), false)
+            Tensor::affine_grid_generator(&theta, &size, false)
         } else {
             // the output grid through the homography (divided by w), then through theta
-            let size = gray.size();
             let identity = Tensor::from_slice(&[1f32, 0., 0., 0., 1., 0.])
                 .view([1, 2, 3])
                 .expand([b, 2, 3], false)
                 .to_device(device);
             let base = Tensor::affine_grid_generator(&identity, &size, false).view([b, -1, 2]);
             let ones = base.ones_like().narrow(2, 0, 1);
-            let h = Tensor::from_slice(&self.homography)
+            let hom = Tensor::from_slice(&self.homography)
                 .view([b, 3, 3])
                 .to_device(device);
-            let p = Tensor::cat(&[&base, &ones], 2).bmm(&h.transpose(1, 2)); // [B, HW, 3]
+            let p = Tensor::cat(&[&base, &ones], 2).bmm(&hom.transpose(1, 2)); // [B, HW, 3]
             let uv = p.narrow(2, 0, 2) / p.narrow(2, 2, 1);
             Tensor::cat(&[uv, ones], 2)
                 .bmm(&theta.transpose(1, 2)) // [B, HW, 2]
-                .view([b, size[2], size[3], 2])
+                .view([b, h, w, 2])
         };
         let grid = match &self.elastic {
             None => grid,
-            Some(e) => {
-                let size = gray.size();
-                grid + e.field(b, size[2], size[3], device)
-            }
+            Some(e) => grid + e.field(b, h, w, device),
         };
         // bilinear, zeros outside (a black border, as on many films), align_corners false
         let mut x = gray.grid_sampler(&grid, 0, 0, false);
