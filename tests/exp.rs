@@ -171,3 +171,30 @@ fn exp_show_over_a_hundred_experiments_is_quick() {
     assert!(took.as_secs_f64() < 1.0, "{took:?}");
     eprintln!("exp show over 100 experiments: {took:?}");
 }
+
+/// The name is taken under the workspace's lock: an `exp run` that finds another run busy
+/// (here, a lock this test holds) leaves no experiment folder behind.
+#[test]
+fn exp_run_refused_by_a_busy_workspace_leaves_nothing() {
+    let ws = Ws::new(&config());
+    fs::create_dir_all(ws.path().join(".pneumo")).unwrap();
+    let held = fs::File::create(ws.path().join(".pneumo/run.lock")).unwrap();
+    held.lock().unwrap();
+    let r = ws.run(&[
+        "exp",
+        "run",
+        "--no-wait",
+        "--set",
+        "train.lr=0.02",
+        "--name",
+        "busy",
+    ]);
+    assert_ne!(r.code(), 0, "{}", r.stderr());
+    assert!(
+        r.stderr().contains("another pneumo-pipeline run"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!ws.path().join(".pneumo/exps/busy").exists());
+    assert!(!ws.path().join(".pneumo/exps").exists());
+}

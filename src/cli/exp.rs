@@ -44,6 +44,10 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
             return Ok(EXIT_CONFIG);
         }
     };
+    // the name is taken and its folder made under the workspace's lock: two `exp run`s cannot
+    // record under one name, and one killed while waiting leaves nothing behind
+    let reporter = Terminal::new(o.quiet);
+    let _lock = RunLock::acquire(workspace, o.wait, |msg| reporter.info(msg))?;
     let name = match o.name {
         Some(n) => n,
         None => (1..)
@@ -61,8 +65,6 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         &dir.join(pneumo_pipeline::pipeline::CONFIG_FILE),
         variant.as_bytes(),
     )?;
-    let reporter = Terminal::new(o.quiet);
-    let _lock = RunLock::acquire(workspace, o.wait, |msg| reporter.info(msg))?;
     // pipeline.yaml's executor: members of an experiment fan out as Slurm jobs there too
     let slurm = match pipeline.executor.kind {
         ExecutorKind::Slurm => Some(Slurm::new(&pipeline.executor)?),
