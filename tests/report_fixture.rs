@@ -121,8 +121,10 @@ fn the_training_table_names_every_robustness_option_set() {
     p.augment.perspective = 0.05;
     p.augment.elastic = 20.0;
     p.augment.elastic_sigma = 4.0;
+    p.monitor_from_epoch = 2.5;
     let md = markdown(&document(&a));
     for text in [
+        "evaluations without gain in validation f1, counted from epoch 2.5 |",
         "label smoothing 0.1, dropout before the head 0.3, mixup alpha 0.4",
         "the focal loss (gamma 2.0) on logits",
         "random resized crop, area ≥0.7, gamma exp(±0.3), blur sigma ≤1.5, noise SD ≤0.05, \

@@ -208,3 +208,57 @@ fn kill_9_during_training_stops_the_worker_and_run_again_trains() {
     assert!(!r.stderr().contains("resuming"), "{}", r.stderr());
     assert!(ws.path().join("build/train/history.csv").exists());
 }
+
+fn summary(ws: &Ws) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(ws.path().join("build/train/summary.json")).unwrap()).unwrap()
+}
+
+/// `monitor_from_epoch`: evaluations before it are recorded but neither kept nor counted
+/// against `patience`, so a run with patience 1 cannot stop (or keep a checkpoint) before it.
+/// The write-up split's 2,214 train images in batches of 16 are 138 iterations an epoch:
+/// 0.05 epochs start at iteration 7, so the first evaluation that counts is at 8.
+#[test]
+fn monitor_from_epoch_delays_the_best_checkpoint_and_early_stopping() {
+    let ws = workspace();
+    let eager = "params: {batch_size: 16, eval_every: 2, max_iterations: 12, patience: 1, seed: 3}";
+    ws.edit_config(
+        "params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3}",
+        eager,
+    );
+    ws.ok(&["run"]);
+    let plain = summary(&ws);
+    ws.edit_config("seed: 3}", "seed: 3, monitor_from_epoch: 0.05}");
+    let r = ws.ok(&["run"]);
+    assert_eq!(r.stages("ran"), ["train"], "{}", r.stderr());
+    let late = summary(&ws);
+    let kept = late["best"]["iteration"].as_u64().unwrap();
+    let ran = late["iterations"].as_u64().unwrap();
+    assert!(
+        kept >= 8,
+        "kept iteration {kept}, before the monitored part"
+    );
+    assert!(
+        ran >= 10,
+        "stopped at {ran}: patience counted before iteration 7"
+    );
+    let history = fs::read_to_string(ws.path().join("build/train/history.csv")).unwrap();
+    assert_eq!(
+        history.lines().count() as u64,
+        ran / 2 + 1,
+        "every evaluation recorded: {history}"
+    );
+    // with patience 1 the unmonitored run stopped or kept earlier: the option did something
+    assert!(
+        plain["iterations"].as_u64().unwrap() < 10
+            || plain["best"]["iteration"].as_u64().unwrap() < 8,
+        "{plain}"
+    );
+    ws.edit_config("monitor_from_epoch: 0.05", "monitor_from_epoch: -1");
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    assert!(
+        r.stderr().contains("`monitor_from_epoch`"),
+        "{}",
+        r.stderr()
+    );
+}

@@ -25,7 +25,8 @@ pub enum WorkerTask {
         cache: PathBuf,
         out: PathBuf,
         resume: PathBuf,
-        params: TrainParams,
+        /// Boxed: the largest variant by far (serde writes it as the plain params).
+        params: Box<TrainParams>,
     },
     /// Scores `roles` of the split with the model in `model`, writing the scores to `out`
     /// and runtime.json beside it.

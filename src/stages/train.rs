@@ -31,6 +31,13 @@ pub struct TrainParams {
     pub patience: usize,
     #[serde(default = "d_max_iterations")]
     pub max_iterations: usize,
+    /// Epochs before the best checkpoint and early stopping start to count (Keras's
+    /// `start_from_epoch`): earlier evaluations are recorded but neither kept nor counted
+    /// against `patience`. Under `onecycle`, whose learning rate peaks at 30% of the run, it
+    /// keeps a checkpoint taken at the peak from ending the run; 0 (the default) is off. The
+    /// run's last evaluation always counts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub monitor_from_epoch: f64,
     #[serde(default)]
     pub seed: u64,
     /// The network: `resnet18` (the write-up's, the default), `resnet34`, `resnet50` or
@@ -291,12 +298,12 @@ impl TypedStage for Train {
                 "invalid value `label_smoothing`/`dropout`/`momentum`: must be in [0, 1)".into(),
             );
         }
-        if [p.mixup, p.focal_gamma, p.weight_decay]
+        if [p.mixup, p.focal_gamma, p.weight_decay, p.monitor_from_epoch]
             .iter()
             .any(|v| !v.is_finite() || *v < 0.0)
         {
             return Err(
-                "invalid value `mixup`/`focal_gamma`/`weight_decay`: must be finite and 0 or more"
+                "invalid value `mixup`/`focal_gamma`/`weight_decay`/`monitor_from_epoch`: must be finite and 0 or more"
                     .into(),
             );
         }
@@ -359,7 +366,7 @@ impl TypedStage for Train {
                 cache: ctx.upstream("preprocess")?.to_path_buf(),
                 out: ctx.out_dir.to_path_buf(),
                 resume: ctx.scratch_dir.to_path_buf(),
-                params: p,
+                params: Box::new(p),
             },
         )?;
         let summary = TrainSummary::load(ctx.out_dir)

@@ -75,7 +75,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 format: 0,
                 architecture: params.arch.describe(),
                 weights: BEST.into(),
-                params: params.clone(),
+                params: (**params).clone(),
                 threshold: params.threshold,
                 threshold_rule: None,
                 calibration: None,

@@ -1,8 +1,9 @@
 //! One explicit training loop, top to bottom: draw a batch (a loader thread gathers them
 //! ahead), step, evaluate every `eval_every` iterations on the validation role, checkpoint,
-//! keep the best and the latest weights, stop after `patience` evaluations without gain in
-//! the monitored metric or at the iteration budget. A killed run resumes from its last
-//! checkpoint and ends where an uninterrupted one would.
+//! keep the best and the latest weights (the best counted from `monitor_from_epoch`), stop
+//! after `patience` evaluations without gain in the monitored metric or at the iteration
+//! budget. A killed run resumes from its last checkpoint and ends where an uninterrupted one
+//! would.
 
 use fs_err as fs;
 use std::path::Path;
@@ -127,6 +128,8 @@ pub fn train(
         Some(e) => ((e * sampler.per_epoch() as f64).ceil() as usize).min(p.max_iterations),
         None => p.max_iterations,
     };
+    // the first iteration whose evaluation may be kept or count against `patience`
+    let monitor_from = (p.monitor_from_epoch * sampler.per_epoch() as f64).ceil() as usize;
     let params_json = serde_json::to_value(p)?;
     let mut state = Resume {
         iteration: 0,
@@ -244,14 +247,16 @@ pub fn train(
                 e.val.f1,
                 e.val_auc
             );
-            let gained = state
-                .best
-                .as_ref()
-                .is_none_or(|b| monitored(p, &e) > monitored(p, b));
+            let counts = iteration >= monitor_from || iteration == total;
+            let gained = counts
+                && state
+                    .best
+                    .as_ref()
+                    .is_none_or(|b| monitored(p, &e) > monitored(p, b));
             if gained {
                 state.best = Some(e.clone());
                 state.since_gain = 0;
-            } else {
+            } else if counts {
                 state.since_gain += 1;
             }
             state.history.push(e);

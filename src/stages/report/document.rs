@@ -275,8 +275,17 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             vec![
                 s("early stopping"),
                 format!(
-                    "{} evaluations without gain in validation {}",
-                    params.patience, params.monitor
+                    "{} evaluations without gain in validation {}{}",
+                    params.patience,
+                    params.monitor,
+                    if params.monitor_from_epoch > 0.0 {
+                        format!(
+                            ", counted from epoch {}",
+                            json_num(params.monitor_from_epoch)
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             ],
             vec![s("seed"), params.seed.to_string()],
