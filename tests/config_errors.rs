@@ -175,3 +175,23 @@ fn every_shipped_config_validates() {
         assert_eq!(r.code(), 0, "{}: {}", path.display(), r.stderr());
     }
 }
+
+/// YAML's `.inf` and `.nan` reach the params as null: the error names the key, its line and
+/// why, nested ones too.
+#[test]
+fn infinite_and_nan_params_are_located_and_explained() {
+    for (params, key, line) in [
+        ("{lr: .inf}", "lr", "9:14"),
+        ("\n      augment: {rotate: .nan}", "augment.rotate", "10:17"),
+    ] {
+        let e = errors(&format!(
+            "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [index]\n  train:\n    kind: train\n    params: {params}\n    needs: [split]\n"
+        ));
+        assert!(
+            e.contains(&format!("invalid type: null for `{key}`")),
+            "{e}"
+        );
+        assert!(e.contains(&format!("pipeline.yaml:{line}\n")), "{e}");
+        assert!(e.contains("`.inf` and `.nan` all read as null"), "{e}");
+    }
+}

@@ -10,13 +10,14 @@ pub struct Pos {
     pub column: usize,
 }
 
-/// The position of the deepest key of `path` that exists in `src`.
+/// The position of the deepest key of `path` that exists in `src`, keys inside a flow-style
+/// map under a block key (`params: {seed: 1}`, continued on deeper-indented lines) included.
 ///
-/// Returns the start of the file when not even the first key is found (flow-style maps
-/// like `params: {seed: 1}` resolve to their parent key, which is close enough).
+/// Returns the start of the file when not even the first key is found.
 pub fn locate(src: &str, path: &[&str]) -> Pos {
     let mut best = Pos { line: 1, column: 1 };
     let mut best_depth = 0;
+    let mut best_key = "";
     let mut stack: Vec<(usize, &str)> = Vec::new();
     for (i, line) in src.lines().enumerate() {
         let Some((indent, key)) = key_of(line) else {
@@ -36,12 +37,82 @@ pub fn locate(src: &str, path: &[&str]) -> Pos {
                 column: indent + 1,
             };
             best_depth = depth;
+            best_key = key;
             if depth == path.len() {
                 break;
             }
         }
     }
+    if best_depth > 0 && best_depth < path.len() {
+        let after_key = best.column - 1 + best_key.len() + 1;
+        if let Some(p) = in_flow(
+            src,
+            best.line - 1,
+            after_key,
+            best.column - 1,
+            &path[best_depth..],
+        ) {
+            return p;
+        }
+    }
     best
+}
+
+/// The deepest of `rest`'s keys found, in order, in the flow map that follows a block key on
+/// line `line` (0-based) from byte `from`, over the lines indented deeper than `indent`.
+fn in_flow(src: &str, line: usize, from: usize, indent: usize, rest: &[&str]) -> Option<Pos> {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut span = vec![line];
+    for (j, l) in lines.iter().enumerate().skip(line + 1) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if l.len() - t.len() <= indent {
+            break;
+        }
+        span.push(j);
+    }
+    let (mut at_line, mut at_byte) = (line, from);
+    let mut found = None;
+    for key in rest {
+        let hit = span.iter().filter(|&&j| j >= at_line).find_map(|&j| {
+            let text = lines[j];
+            let start = if j == at_line {
+                at_byte.min(text.len())
+            } else {
+                0
+            };
+            flow_key(text, start, key).map(|b| (j, b))
+        });
+        let Some((j, b)) = hit else { break };
+        (at_line, at_byte) = (j, b + key.len());
+        found = Some(Pos {
+            line: j + 1,
+            column: b + 1,
+        });
+    }
+    found
+}
+
+/// The byte offset of `key` used as a flow-map key in `text` from `start`: after `{`, `,` or
+/// the line's start, before `:` (quoted or not).
+fn flow_key(text: &str, start: usize, key: &str) -> Option<usize> {
+    let mut search = start;
+    while let Some(off) = text.get(search..)?.find(key) {
+        let at = search + off;
+        let before = text[..at].trim_end().chars().last();
+        let after = text[at + key.len()..].trim_start_matches(['"', '\'']);
+        if matches!(
+            before,
+            None | Some('{') | Some(',') | Some('"') | Some('\'')
+        ) && after.trim_start().starts_with(':')
+        {
+            return Some(at);
+        }
+        search = at + key.len();
+    }
+    None
 }
 
 /// `(indent, key)` of a `key:` line, ignoring comments, list items and blank lines.
@@ -82,6 +153,41 @@ stages:
         assert_eq!(
             locate(SRC, &["stages", "split", "params", "seed"]),
             Pos { line: 8, column: 7 }
+        );
+    }
+
+    #[test]
+    fn finds_keys_inside_flow_maps_over_several_lines() {
+        let src = "stages:\n  train:\n    params: {lr: 0.1, augment: {rotate: 7,\n        crop: 0.7}}\n    needs: [split]\n";
+        assert_eq!(
+            locate(src, &["stages", "train", "params", "lr"]),
+            Pos {
+                line: 3,
+                column: 14
+            }
+        );
+        assert_eq!(
+            locate(src, &["stages", "train", "params", "augment", "rotate"]),
+            Pos {
+                line: 3,
+                column: 33
+            }
+        );
+        assert_eq!(
+            locate(src, &["stages", "train", "params", "augment", "crop"]),
+            Pos { line: 4, column: 9 }
+        );
+        // a key that is not there: the deepest one that is
+        assert_eq!(
+            locate(src, &["stages", "train", "params", "augment", "nope"]),
+            Pos {
+                line: 3,
+                column: 23
+            }
+        );
+        assert_eq!(
+            locate(src, &["stages", "train", "params", "needs"]),
+            Pos { line: 3, column: 5 }
         );
     }
 

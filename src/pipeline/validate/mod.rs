@@ -162,6 +162,7 @@ impl Validator<'_> {
         let expected = msg
             .split_once(", expected ")
             .map(|(_, exp)| format!("expected {exp}"));
+        let mut named = None;
         let hint = if msg.starts_with("unknown field") {
             if let Some(f) = field {
                 path.push(f);
@@ -177,12 +178,22 @@ impl Validator<'_> {
                 path.push(k);
             }
             expected.unwrap_or_else(|| "see README.md for the stage's params".into())
+        } else if msg.starts_with("invalid type: null") {
+            // YAML's `.inf` and `.nan` cannot cross JSON: they arrive here as null
+            let keys = given.map(first_null).unwrap_or_default();
+            if !keys.is_empty() {
+                named = Some(format!("invalid type: null for `{}`", keys.join(".")));
+            }
+            path.extend(keys);
+            "give a finite number (an empty value, `~`, `.inf` and `.nan` all read as null)"
+                .to_string()
         } else if msg.starts_with("missing field") {
             "add it".to_string()
         } else {
             "see README.md for the stage's params".to_string()
         };
-        let msg = msg.split(", expected").next().unwrap_or(msg).to_string();
+        let msg =
+            named.unwrap_or_else(|| msg.split(", expected").next().unwrap_or(msg).to_string());
         self.error(&path, msg, hint);
     }
 
@@ -332,4 +343,21 @@ fn backticked(msg: &str) -> Option<&str> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;
     Some(&msg[start..start + len])
+}
+
+/// The keys down to the first null value in `v` (depth first), empty when none.
+fn first_null(v: &Value) -> Vec<&str> {
+    let Some(map) = v.as_object() else {
+        return Vec::new();
+    };
+    for (k, child) in map {
+        if child.is_null() {
+            return vec![k.as_str()];
+        }
+        let below = first_null(child);
+        if !below.is_empty() {
+            return std::iter::once(k.as_str()).chain(below).collect();
+        }
+    }
+    Vec::new()
 }
