@@ -106,31 +106,51 @@ fn with_every_option_on_a_killed_run_resumes_to_the_same_bytes() {
 #[test]
 fn out_of_range_options_are_config_errors_at_their_line() {
     let ws = Ws::linked(common::TRAIN_64, &common::kermany_dev());
-    for (bad, says) in [
-        ("dropout: 1.5", "must be in [0, 1)"),
-        ("label_smoothing: -0.1", "must be in [0, 1)"),
-        ("mixup: -1", "must be finite and 0 or more"),
-        ("weight_decay: -0.01", "must be finite and 0 or more"),
-        ("momentum: 1.5", "must be in [0, 1)"),
-        ("augment: {crop: 1.5}", "augment.crop"),
-        ("augment: {blur: -1}", "ranges must be finite and 0 or more"),
-        ("augment: {perspective: 0.4}", "augment.perspective"),
+    // the key at fault is named and located at its column in PLAIN's flow map
+    // (`    params: {batch_size: 16, eval_every: 4, max_iterations: 8, patience: 5, seed: 3, `)
+    for (bad, says, column) in [
+        ("dropout: 1.5", "`dropout`: 1.5, must be in [0, 1)", 86),
+        (
+            "label_smoothing: -0.1",
+            "`label_smoothing`: -0.1, must be in [0, 1)",
+            86,
+        ),
+        ("mixup: -1", "`mixup`: -1, must be finite and 0 or more", 86),
+        (
+            "weight_decay: -0.01",
+            "`weight_decay`: -0.01, must be finite and 0 or more",
+            86,
+        ),
+        ("momentum: 1.5", "`momentum`: 1.5, must be in [0, 1)", 86),
+        ("augment: {crop: 1.5}", "`augment.crop`: 1.5", 96),
+        (
+            "augment: {blur: -1}",
+            "`augment.blur`: -1, ranges must be finite and 0 or more",
+            96,
+        ),
+        (
+            "augment: {perspective: 0.4}",
+            "`augment.perspective`: 0.4",
+            96,
+        ),
         (
             "augment: {elastic: -1}",
-            "ranges must be finite and 0 or more",
+            "`augment.elastic`: -1, ranges must be finite",
+            96,
         ),
         (
             "augment: {elastic: 20, elastic_sigma: 0}",
-            "augment.elastic_sigma",
+            "`augment.elastic_sigma`: 0",
+            109,
         ),
-        ("loss: focall", "expected `bce` or `focal`"),
+        ("loss: focall", "expected `bce` or `focal`", 86),
     ] {
         ws.edit_config(PLAIN, &with(bad));
         let r = ws.run(&["run"]);
         assert_eq!(r.0.status.code(), Some(2), "{bad}: {}", r.stderr());
         assert!(r.stderr().contains(says), "{bad}: {}", r.stderr());
         assert!(
-            r.stderr().contains("pipeline.yaml:"),
+            r.stderr().contains(&format!("pipeline.yaml:14:{column}\n")),
             "{bad}: {}",
             r.stderr()
         );

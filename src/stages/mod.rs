@@ -1,6 +1,7 @@
 //! The built-in stage kinds, registered for the engine.
 
 pub mod aggregate;
+pub mod augment;
 pub mod charts;
 pub mod choices;
 pub mod ensemble;

@@ -5,6 +5,8 @@
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+pub use super::augment::Augment;
+use super::augment::d_elastic_sigma;
 use super::choices::{Arch, Device, Loss, Monitor, Optimizer, Precision, Sampler, Schedule};
 use super::worker;
 use crate::contract::summary::TrainSummary;
@@ -104,6 +106,21 @@ pub struct TrainParams {
     pub focal_gamma: f64,
 }
 
+/// A real-valued param's name, value, test and what the test asks for.
+type Rule<'a> = (&'a str, f64, fn(f64) -> bool, &'a str);
+const POSITIVE: &str = "must be positive and finite";
+const UNIT: &str = "must be in [0, 1)";
+const AT_LEAST_0: &str = "must be finite and 0 or more";
+const RANGE: &str = "ranges must be finite and 0 or more";
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+fn unit(v: f64) -> bool {
+    (0.0..1.0).contains(&v)
+}
+fn at_least_0(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -118,93 +135,6 @@ fn d_focal_gamma() -> f64 {
 }
 fn is_focal_default(g: &f64) -> bool {
     *g == d_focal_gamma()
-}
-
-/// Random per-image changes, uniform in +-value. Horizontal flip is off by default: it moves
-/// the heart to the other side, which no real frontal film shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Augment {
-    /// Rotation, degrees.
-    #[serde(default)]
-    pub rotate: f64,
-    /// Zoom, as a fraction (0.1: 0.9x to 1.1x).
-    #[serde(default)]
-    pub scale: f64,
-    /// Translation, as a fraction of the side.
-    #[serde(default)]
-    pub shift: f64,
-    /// Brightness offset, in [0, 1] intensity units.
-    #[serde(default)]
-    pub brightness: f64,
-    /// Contrast, as a fraction (0.1: 0.9x to 1.1x).
-    #[serde(default)]
-    pub contrast: f64,
-    #[serde(default)]
-    pub hflip: bool,
-    /// Gamma: intensity raised to `exp(u)`, `u` uniform in +-value (0.3: 0.74 to 1.35).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub gamma: f64,
-    /// Gaussian blur with sigma uniform in [0, value] pixels (of the cached side).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub blur: f64,
-    /// Gaussian noise with a standard deviation uniform in [0, value] intensity units.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub noise: f64,
-    /// Random resized crop: the crop's area uniform in [value, 1] of the image, its aspect
-    /// ratio log-uniform in [3/4, 4/3], placed uniformly, resized back to the side; 0 is off.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub crop: f64,
-    /// Perspective: each corner of the image moved by up to this fraction of the side, in x
-    /// and y independently (a film taken with the detector tilted); 0 is off, 0.05 gentle.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub perspective: f64,
-    /// Elastic deformation, as torchvision's `ElasticTransform(alpha, sigma)`: a displacement
-    /// field uniform in +-1 per pixel and axis, smoothed by a Gaussian of `elastic_sigma`
-    /// pixels, times `elastic / side` in grid units (the side spans 2); 0 is off, torchvision's
-    /// default alpha is 50.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub elastic: f64,
-    /// The elastic field's smoothing, in pixels of the cached side (torchvision's 5); only
-    /// read when `elastic` is on.
-    #[serde(
-        default = "d_elastic_sigma",
-        skip_serializing_if = "is_elastic_sigma_default"
-    )]
-    pub elastic_sigma: f64,
-}
-
-impl Default for Augment {
-    fn default() -> Self {
-        Augment {
-            rotate: 0.0,
-            scale: 0.0,
-            shift: 0.0,
-            brightness: 0.0,
-            contrast: 0.0,
-            hflip: false,
-            gamma: 0.0,
-            blur: 0.0,
-            noise: 0.0,
-            crop: 0.0,
-            perspective: 0.0,
-            elastic: 0.0,
-            elastic_sigma: d_elastic_sigma(),
-        }
-    }
-}
-
-fn d_elastic_sigma() -> f64 {
-    5.0
-}
-fn is_elastic_sigma_default(s: &f64) -> bool {
-    *s == d_elastic_sigma()
-}
-
-impl Augment {
-    pub fn is_off(&self) -> bool {
-        *self == Augment::default()
-    }
 }
 
 fn d_batch() -> usize {
@@ -280,63 +210,75 @@ impl TypedStage for Train {
     ];
 
     fn check(&self, p: &mut TrainParams) -> Result<(), String> {
-        if p.batch_size == 0 || p.eval_every == 0 || p.max_iterations == 0 {
-            return Err(
-                "invalid value `batch_size`/`eval_every`/`max_iterations`: must be positive".into(),
-            );
+        // each message names the one key at fault, which the config error is located at
+        let bad =
+            |key: &str, v: f64, must: &str| Err(format!("invalid value `{key}`: {v}, {must}"));
+        for (key, v) in [
+            ("batch_size", p.batch_size),
+            ("eval_every", p.eval_every),
+            ("max_iterations", p.max_iterations),
+        ] {
+            if v == 0 {
+                return bad(key, 0.0, "must be positive");
+            }
         }
         // `.nan` and `.inf` are YAML floats: every real number here must be finite
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if p.epochs.is_some_and(|e| !positive(e)) || !positive(p.pos_weight) || !positive(p.lr) {
-            return Err(
-                "invalid value `epochs`/`pos_weight`/`lr`: must be positive and finite".into(),
-            );
-        }
-        let unit = |v: f64| (0.0..1.0).contains(&v);
-        if !unit(p.label_smoothing) || !unit(p.dropout) || !unit(p.momentum) {
-            return Err(
-                "invalid value `label_smoothing`/`dropout`/`momentum`: must be in [0, 1)".into(),
-            );
-        }
-        if [p.mixup, p.focal_gamma, p.weight_decay, p.monitor_from_epoch]
-            .iter()
-            .any(|v| !v.is_finite() || *v < 0.0)
-        {
-            return Err(
-                "invalid value `mixup`/`focal_gamma`/`weight_decay`/`monitor_from_epoch`: must be finite and 0 or more"
-                    .into(),
-            );
-        }
         let a = &p.augment;
-        if [
-            a.rotate,
-            a.scale,
-            a.shift,
-            a.brightness,
-            a.contrast,
-            a.gamma,
-            a.blur,
-            a.noise,
-            a.elastic,
-        ]
-        .iter()
-        .any(|v| !v.is_finite() || *v < 0.0)
-        {
-            return Err("invalid value in `augment`: ranges must be finite and 0 or more".into());
+        let rules: [Rule; 19] = [
+            ("epochs", p.epochs.unwrap_or(1.0), positive, POSITIVE),
+            ("pos_weight", p.pos_weight, positive, POSITIVE),
+            ("lr", p.lr, positive, POSITIVE),
+            ("label_smoothing", p.label_smoothing, unit, UNIT),
+            ("dropout", p.dropout, unit, UNIT),
+            ("momentum", p.momentum, unit, UNIT),
+            ("mixup", p.mixup, at_least_0, AT_LEAST_0),
+            ("focal_gamma", p.focal_gamma, at_least_0, AT_LEAST_0),
+            ("weight_decay", p.weight_decay, at_least_0, AT_LEAST_0),
+            (
+                "monitor_from_epoch",
+                p.monitor_from_epoch,
+                at_least_0,
+                AT_LEAST_0,
+            ),
+            ("augment.rotate", a.rotate, at_least_0, RANGE),
+            ("augment.shift", a.shift, at_least_0, RANGE),
+            ("augment.brightness", a.brightness, at_least_0, RANGE),
+            ("augment.contrast", a.contrast, at_least_0, RANGE),
+            ("augment.gamma", a.gamma, at_least_0, RANGE),
+            ("augment.blur", a.blur, at_least_0, RANGE),
+            ("augment.noise", a.noise, at_least_0, RANGE),
+            ("augment.elastic", a.elastic, at_least_0, RANGE),
+            (
+                "augment.scale",
+                a.scale,
+                |v| (0.0..1.0).contains(&v),
+                "a fraction in [0, 1)",
+            ),
+        ];
+        for (key, v, ok, must) in rules {
+            if !ok(v) {
+                return bad(key, v, must);
+            }
         }
-        if !(0.0..=1.0).contains(&a.crop) || a.scale >= 1.0 {
-            return Err(
-                "invalid value `augment.crop`/`augment.scale`: crop is an area fraction in (0, 1] (0: off), scale below 1".into(),
+        if !(0.0..=1.0).contains(&a.crop) {
+            return bad(
+                "augment.crop",
+                a.crop,
+                "an area fraction in (0, 1] (0: off)",
             );
         }
         if !(0.0..=0.25).contains(&a.perspective) {
-            return Err(
-                "invalid value `augment.perspective`: a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)".into(),
+            return bad(
+                "augment.perspective",
+                a.perspective,
+                "a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)",
             );
         }
         if !(a.elastic_sigma > 0.0 && a.elastic_sigma <= 64.0) {
-            return Err(
-                "invalid value `augment.elastic_sigma`: pixels in (0, 64] (torchvision's default is 5)".into(),
+            return bad(
+                "augment.elastic_sigma",
+                a.elastic_sigma,
+                "pixels in (0, 64] (torchvision's default is 5)",
             );
         }
         if a.elastic == 0.0 {

@@ -174,8 +174,16 @@ impl Validator<'_> {
                     .find(|(k, v)| Some(k.as_str()) == field || v.as_str() == field)
                     .map(|(k, _)| k.as_str())
             });
+            // a stage's own check names a nested key by its dotted path (`augment.blur`)
+            let nested: Vec<&str> = field.map_or(Vec::new(), |f| f.split('.').collect());
             if let Some(k) = key {
                 path.push(k);
+            } else if nested.len() > 1
+                && given
+                    .and_then(|g| g.pointer(&format!("/{}", nested.join("/"))))
+                    .is_some()
+            {
+                path.extend(nested);
             }
             expected.unwrap_or_else(|| "see README.md for the stage's params".into())
         } else if msg.starts_with("invalid type: null") {
