@@ -211,20 +211,18 @@ impl TypedStage for Train {
 
     fn check(&self, p: &mut TrainParams) -> Result<(), String> {
         // each message names the one key at fault, which the config error is located at
-        let bad =
-            |key: &str, v: f64, must: &str| Err(format!("invalid value `{key}`: {v}, {must}"));
         for (key, v) in [
             ("batch_size", p.batch_size),
             ("eval_every", p.eval_every),
             ("max_iterations", p.max_iterations),
         ] {
             if v == 0 {
-                return bad(key, 0.0, "must be positive");
+                return Err(format!("invalid value `{key}`: 0, must be positive"));
             }
         }
         // `.nan` and `.inf` are YAML floats: every real number here must be finite
         let a = &p.augment;
-        let rules: [Rule; 19] = [
+        let rules: [Rule; 22] = [
             ("epochs", p.epochs.unwrap_or(1.0), positive, POSITIVE),
             ("pos_weight", p.pos_weight, positive, POSITIVE),
             ("lr", p.lr, positive, POSITIVE),
@@ -248,38 +246,30 @@ impl TypedStage for Train {
             ("augment.blur", a.blur, at_least_0, RANGE),
             ("augment.noise", a.noise, at_least_0, RANGE),
             ("augment.elastic", a.elastic, at_least_0, RANGE),
+            ("augment.scale", a.scale, unit, "a fraction in [0, 1)"),
             (
-                "augment.scale",
-                a.scale,
-                |v| (0.0..1.0).contains(&v),
-                "a fraction in [0, 1)",
+                "augment.crop",
+                a.crop,
+                |v| (0.0..=1.0).contains(&v),
+                "an area fraction in (0, 1] (0: off)",
+            ),
+            (
+                "augment.perspective",
+                a.perspective,
+                |v| (0.0..=0.25).contains(&v),
+                "a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)",
+            ),
+            (
+                "augment.elastic_sigma",
+                a.elastic_sigma,
+                |v| v > 0.0 && v <= 64.0,
+                "pixels in (0, 64] (torchvision's default is 5)",
             ),
         ];
         for (key, v, ok, must) in rules {
             if !ok(v) {
-                return bad(key, v, must);
+                return Err(format!("invalid value `{key}`: {v}, {must}"));
             }
-        }
-        if !(0.0..=1.0).contains(&a.crop) {
-            return bad(
-                "augment.crop",
-                a.crop,
-                "an area fraction in (0, 1] (0: off)",
-            );
-        }
-        if !(0.0..=0.25).contains(&a.perspective) {
-            return bad(
-                "augment.perspective",
-                a.perspective,
-                "a fraction of the side in [0, 0.25] (0: off; beyond, corners could cross)",
-            );
-        }
-        if !(a.elastic_sigma > 0.0 && a.elastic_sigma <= 64.0) {
-            return bad(
-                "augment.elastic_sigma",
-                a.elastic_sigma,
-                "pixels in (0, 64] (torchvision's default is 5)",
-            );
         }
         if a.elastic == 0.0 {
             // only the elastic field reads it: unset, it would re-train for nothing
