@@ -195,3 +195,23 @@ fn infinite_and_nan_params_are_located_and_explained() {
         assert!(e.contains("`.inf` and `.nan` all read as null"), "{e}");
     }
 }
+
+/// A chart size out of range: the error names the one key at fault, at its line and column.
+#[test]
+fn chart_size_names_the_key_at_fault() {
+    let dag = "stages:\n  index: {kind: index}\n  split: {kind: split, needs: [index]}\n  preprocess: {kind: preprocess, needs: [index]}\n  train: {kind: train, needs: [split, preprocess]}\n  evaluate: {kind: evaluate, needs: [split, preprocess, train]}\n  gradcam: {kind: gradcam, needs: [split, preprocess, evaluate]}\n  charts:\n    kind: charts\n    needs: [train, evaluate, gradcam]\n    params:\n";
+    for (params, expected) in [
+        (
+            "      width: 800\n      height: 100\n",
+            "invalid value `height`: 100, must be 150..4000 pixels\n  --> pipeline.yaml:13:7",
+        ),
+        (
+            "      width: 5000\n",
+            "invalid value `width`: 5000, must be 200..4000 pixels\n  --> pipeline.yaml:12:7",
+        ),
+    ] {
+        let e = errors(&format!("{dag}{params}"));
+        assert!(e.contains(expected), "missing:\n{expected}\nin:\n{e}");
+        assert!(e.contains("1 error"), "{e}");
+    }
+}

@@ -80,8 +80,13 @@ impl TypedStage for Charts {
     const UPSTREAMS: &'static [&'static str] = &["train", "evaluate", "gradcam"];
 
     fn check(&self, p: &mut ChartParams) -> Result<(), String> {
-        if !(200..=4000).contains(&p.width) || !(150..=4000).contains(&p.height) {
-            return Err("invalid value `width`/`height`: 200..4000 by 150..4000 pixels".into());
+        // each message names the one key at fault, which the config error is located at
+        for (key, v, lo) in [("width", p.width, 200), ("height", p.height, 150)] {
+            if !(lo..=4000).contains(&v) {
+                return Err(format!(
+                    "invalid value `{key}`: {v}, must be {lo}..4000 pixels"
+                ));
+            }
         }
         Ok(())
     }
