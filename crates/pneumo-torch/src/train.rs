@@ -262,7 +262,7 @@ pub fn train(
             state.history.push(e);
             state.iteration = iteration;
             write_checkpoint(resume_dir, &vs, &opt, &state, gained)?;
-            if state.since_gain >= p.patience {
+            if patience_ends(iteration, total, state.since_gain, p.patience) {
                 stop_reason = format!(
                     "no validation {} gain in {} evaluations",
                     p.monitor, p.patience
@@ -295,5 +295,23 @@ fn monitored(p: &TrainParams, e: &Evaluation) -> f64 {
     match p.monitor {
         Monitor::Auc => e.val_auc,
         Monitor::F1 => e.val.f1,
+    }
+}
+
+/// Whether `patience` ends the run at `iteration`: not at the last one, which the budget ends
+/// whatever the evaluations said (the summary names one reason, the true one).
+fn patience_ends(iteration: usize, total: usize, since_gain: usize, patience: usize) -> bool {
+    iteration < total && since_gain >= patience
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patience_ends;
+
+    #[test]
+    fn the_budget_not_patience_ends_the_last_iteration() {
+        assert!(patience_ends(650, 1032, 6, 6));
+        assert!(!patience_ends(650, 1032, 5, 6));
+        assert!(!patience_ends(1032, 1032, 6, 6));
     }
 }
