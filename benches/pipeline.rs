@@ -2,7 +2,8 @@
 //! preprocessing throughput,
 //! side by side with Pillow on the same files in the same run.
 //!
-//! Pillow runs when `PILLOW_PYTHON` (default `python3`) can `import PIL`; otherwise its rows
+//! `cargo bench --bench pipeline -- preprocessing` runs one section (`noop`, `planning`,
+//! `preprocessing`). Pillow runs when `PILLOW_PYTHON` (default `python3`) can `import PIL`; otherwise its rows
 //! say so. Needs ../shared/data.
 
 use std::fs;
@@ -12,8 +13,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::data::resize::resize;
+use pneumo_pipeline::data::scaled::Decode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pneumo-pipeline");
 const SIDE: u32 = 224;
@@ -38,14 +39,14 @@ fn images(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn prep(path: &Path) -> Vec<u8> {
+fn prep(path: &Path, decode: Decode) -> Vec<u8> {
     let bytes = fs::read(path).expect("read");
-    let (_, gray) = decode_gray(&bytes, u64::MAX).expect("decode");
+    let gray = decode.gray(&bytes, u64::MAX, SIDE).expect("decode");
     resize(&gray, SIDE, SIDE).expect("resize")
 }
 
 /// Images per second over `work`, best of `tries`, on `threads` threads.
-fn ours(work: &[PathBuf], threads: usize, tries: usize) -> f64 {
+fn ours(work: &[PathBuf], decode: Decode, threads: usize, tries: usize) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -53,7 +54,7 @@ fn ours(work: &[PathBuf], threads: usize, tries: usize) -> f64 {
     (0..tries)
         .map(|_| {
             let t = Instant::now();
-            pool.install(|| work.par_iter().for_each(|p| drop(prep(p))));
+            pool.install(|| work.par_iter().for_each(|p| drop(prep(p, decode))));
             work.len() as f64 / t.elapsed().as_secs_f64()
         })
         .fold(0.0, f64::max)
@@ -70,8 +71,9 @@ fn python() -> Option<String> {
     ok.then_some(py)
 }
 
-/// Pillow's images per second, best of `tries`.
-fn pillow(py: &str, list: &Path, repeat: usize, procs: usize, tries: usize) -> f64 {
+/// Pillow's images per second, best of `tries`; `draft`: the JPEG drafted to grey at the
+/// output size first (the peer of `decode: scaled`).
+fn pillow(py: &str, list: &Path, repeat: usize, procs: usize, draft: bool, tries: usize) -> f64 {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pillow_preprocess.py");
     (0..tries)
         .map(|_| {
@@ -84,6 +86,7 @@ fn pillow(py: &str, list: &Path, repeat: usize, procs: usize, tries: usize) -> f
                     "--procs",
                     &procs.to_string(),
                 ])
+                .args(draft.then_some("--draft"))
                 .output()
                 .expect("run pillow");
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("pillow json");
@@ -102,13 +105,25 @@ fn preprocessing(py: Option<&str>, tmp: &Path) {
         "| data | files | ours, 1 thread | ours, 2 threads | Pillow, 1 process | Pillow, 2 processes | ours (2) / Pillow (2) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, root, repeat) in [
+    for (name, root, repeat, decode) in [
         (
             "kermany-fullres (9 originals x 20)",
             shared("kermany-fullres"),
             20,
+            Decode::Full,
         ),
-        ("kermany-dev (224 px JPEG)", shared("kermany-dev"), 1),
+        (
+            "kermany-fullres, `decode: scaled` (Pillow: `draft`)",
+            shared("kermany-fullres"),
+            20,
+            Decode::Scaled,
+        ),
+        (
+            "kermany-dev (224 px JPEG)",
+            shared("kermany-dev"),
+            1,
+            Decode::Full,
+        ),
     ] {
         let files = images(&root);
         let work: Vec<PathBuf> = files
@@ -120,12 +135,13 @@ fn preprocessing(py: Option<&str>, tmp: &Path) {
         let list = tmp.join("list.txt");
         let text: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         fs::write(&list, text.join("\n")).expect("write list");
-        let one = ours(&work, 1, 3);
-        let two = ours(&work, 2, 3);
+        let one = ours(&work, decode, 1, 3);
+        let two = ours(&work, decode, 2, 3);
+        let draft = !decode.is_full();
         let (p1, p2) = match py {
             Some(py) => (
-                Some(pillow(py, &list, repeat, 1, 3)),
-                Some(pillow(py, &list, repeat, 2, 3)),
+                Some(pillow(py, &list, repeat, 1, draft, 3)),
+                Some(pillow(py, &list, repeat, 2, draft, 3)),
             ),
             None => (None, None),
         };
@@ -154,7 +170,7 @@ fn preprocessing(py: Option<&str>, tmp: &Path) {
             .status;
         assert!(status.success());
         let theirs = fs::read(&dump).expect("read dump");
-        let mine: Vec<u8> = files.iter().flat_map(|p| prep(p)).collect();
+        let mine: Vec<u8> = files.iter().flat_map(|p| prep(p, Decode::Full)).collect();
         let diffs: Vec<u32> = mine
             .iter()
             .zip(&theirs)
@@ -264,9 +280,21 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // `cargo bench --bench pipeline -- preprocessing`: only the sections named
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| named.is_empty() || named.iter().any(|n| n == section);
     let tmp = tempfile::tempdir().expect("temp dir");
     let py = python();
-    noop_run(tmp.path());
-    planning_at_scale(tmp.path());
-    preprocessing(py.as_deref(), tmp.path());
+    if wanted("noop") {
+        noop_run(tmp.path());
+    }
+    if wanted("planning") {
+        planning_at_scale(tmp.path());
+    }
+    if wanted("preprocessing") {
+        preprocessing(py.as_deref(), tmp.path());
+    }
 }

@@ -32,6 +32,22 @@ fn report_markdown_from_fixed_artifacts() {
 }
 
 #[test]
+fn the_preprocessing_section_names_a_scaled_decode() {
+    let mut a = artifacts();
+    let plain = markdown(&document(&a));
+    assert!(
+        !plain.contains("DCT domain"),
+        "a full decode is the unnamed default"
+    );
+    a.preprocess["decode"] = serde_json::json!("scaled");
+    let md = markdown(&document(&a));
+    assert!(
+        md.contains("; JPEGs decoded at 1/2 to 1/8 scale in the DCT domain (libjpeg-turbo"),
+        "{md}"
+    );
+}
+
+#[test]
 fn report_html_has_every_block_and_embeds_what_it_is_given() {
     let a = artifacts();
     let doc = document(&a);

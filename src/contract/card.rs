@@ -60,6 +60,9 @@ pub struct ModelCard {
     /// applies it after resizing, as `preprocess` did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equalize: Option<crate::data::equalize::Equalization>,
+    /// How the cache decoded its files (absent: in full); `predict` decodes the same way.
+    #[serde(default, skip_serializing_if = "crate::data::scaled::Decode::is_full")]
+    pub decode: crate::data::scaled::Decode,
 }
 
 /// Test-time augmentation: `views` affine views (rotation up to ±5°, zoom ±5%, shift ±3% of
@@ -238,6 +241,7 @@ mod tests {
                 clip: 2.0,
                 tiles: 8,
             }),
+            decode: crate::data::scaled::Decode::Scaled,
         };
         c.write(dir.path()).unwrap();
         let back = ModelCard::load(&dir.path().join(FILE)).unwrap();

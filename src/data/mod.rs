@@ -8,4 +8,5 @@ pub mod layout;
 pub mod manifest;
 pub mod resize;
 pub mod rng;
+pub mod scaled;
 pub mod table;

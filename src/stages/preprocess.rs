@@ -12,10 +12,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::decode::decode_gray;
 use crate::data::equalize::{Equalization, Method};
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
+use crate::data::scaled::Decode;
 use crate::data::table::write_parquet;
 use crate::pipeline::stage::{StageContext, TypedStage};
 use crate::stages::index::{BadFile, IndexSummary, SUMMARY};
@@ -44,6 +44,10 @@ pub struct PreprocessParams {
     pub clahe_clip: f64,
     #[serde(default = "default_tiles", skip_serializing_if = "is_default_tiles")]
     pub clahe_tiles: u32,
+    /// `full` (Pillow's pixels) or `scaled` (JPEGs decoded at 1/2 to 1/8 size in the DCT
+    /// domain, as Pillow's `draft`; needs libjpeg-turbo). `full` stays out of the key.
+    #[serde(default, skip_serializing_if = "Decode::is_full")]
+    pub decode: Decode,
 }
 
 fn default_clip() -> f64 {
@@ -103,6 +107,9 @@ pub struct CacheMeta {
     /// The per-image normalisation applied after resizing (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equalize: Option<Equalization>,
+    /// How files were decoded (absent: in full).
+    #[serde(default, skip_serializing_if = "Decode::is_full")]
+    pub decode: Decode,
     /// Files the index accepted whose pixels failed to decode: not cached, so in no role.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<BadFile>,
@@ -169,6 +176,7 @@ impl TypedStage for Preprocess {
             .collect();
         let side = p.size;
         let equalize = p.equalization();
+        p.decode.ready().map_err(anyhow::Error::msg)?;
         let bar = ctx.reporter.progress("preprocess", rows.len() as u64);
         let path = ctx.out_dir.join(IMAGES);
         let mut out = BufWriter::new(
@@ -184,8 +192,8 @@ impl TypedStage for Preprocess {
                     let file = root.join(&r.path);
                     let bytes =
                         fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    let gray = match decode_gray(&bytes, u64::MAX) {
-                        Ok((_, gray)) => gray,
+                    let gray = match p.decode.gray(&bytes, u64::MAX, side) {
+                        Ok(gray) => gray,
                         Err(e) => {
                             bar.inc(1);
                             return Ok(Err(e.to_string()));
@@ -241,6 +249,7 @@ impl TypedStage for Preprocess {
             pixel_std: var.sqrt() / 255.0,
             data: summary.data.clone(),
             equalize,
+            decode: p.decode,
             rejected,
         };
         fs::write(ctx.out_dir.join(META), serde_json::to_vec_pretty(&meta)?)?;
@@ -252,8 +261,13 @@ impl TypedStage for Preprocess {
             ));
         }
         ctx.reporter.info(&format!(
-            "preprocess: {} images at {side}x{side}{} ({:.1} MB), pixel mean {:.3}, std {:.3}",
+            "preprocess: {} images at {side}x{side}{}{} ({:.1} MB), pixel mean {:.3}, std {:.3}",
             rows.len(),
+            if p.decode.is_full() {
+                ""
+            } else {
+                ", JPEGs decoded scaled"
+            },
             equalize
                 .map(|e| format!(", {}", e.describe()))
                 .unwrap_or_default(),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use tch::{Device, Kind, Tensor};
 
 use pneumo_pipeline::data::equalize::Equalization;
+use pneumo_pipeline::data::scaled::Decode;
 use pneumo_pipeline::stages::{preprocess, split};
 
 use crate::augment::Augmentation;
@@ -20,6 +21,8 @@ pub struct Dataset {
     pub std: [f64; 3],
     /// The cache's per-image normalisation, which `predict` repeats on new files.
     pub equalize: Option<Equalization>,
+    /// How the cache decoded its files, which `predict` repeats too.
+    pub decode: Decode,
     pub roles: BTreeMap<String, Vec<(usize, f32)>>,
     /// Dataset-relative path of each cached row.
     pub paths: Vec<String>,
@@ -58,6 +61,7 @@ impl Dataset {
             mean: meta.mean,
             std: meta.std,
             equalize: meta.equalize,
+            decode: meta.decode,
             roles,
         })
     }
@@ -70,6 +74,7 @@ impl Dataset {
             mean,
             std,
             equalize: None,
+            decode: Decode::Full,
             roles: BTreeMap::new(),
             paths: Vec::new(),
         }

@@ -86,6 +86,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
                 mean: ds.mean,
                 std: ds.std,
                 equalize: ds.equalize,
+                decode: ds.decode,
             }
             .write(out)?;
             say::info(&format!(

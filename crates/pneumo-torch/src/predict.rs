@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::model::explain::readable_overlay;
 
 use crate::dataset::{Dataset, Host};
@@ -43,6 +42,7 @@ pub fn predict(
              the training statistics and its probabilities differ from evaluate's",
         );
     }
+    model.card.decode.ready().map_err(anyhow::Error::msg)?;
     let ds = Dataset::for_inference(side, model.card.mean, model.card.std);
     if let Some(dir) = heatmap {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -54,9 +54,11 @@ pub fn predict(
         let pixels = fs::read(file)
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|bytes| {
-                decode_gray(&bytes, FILM_PIXELS).map_err(|e| format!("not a usable image: {e}"))
+                (model.card.decode)
+                    .gray(&bytes, FILM_PIXELS, side as u32)
+                    .map_err(|e| format!("not a usable image: {e}"))
             })
-            .and_then(|(_, gray)| {
+            .and_then(|gray| {
                 let mut px =
                     pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)?;
                 if let Some(eq) = &model.card.equalize {

@@ -147,10 +147,17 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
 
     d.push(Heading(2, s("Preprocessing")));
     let pp = &a.preprocess;
+    let decode = serde_json::from_value::<crate::data::scaled::Decode>(pp["decode"].clone())
+        .unwrap_or_default();
     d.push(List(vec![
         format!(
-            "Grayscale: {}.",
-            pp["grayscale"].as_str().unwrap_or("luma")
+            "Grayscale: {}{}.",
+            pp["grayscale"].as_str().unwrap_or("luma"),
+            if decode.is_full() {
+                String::new()
+            } else {
+                format!("; {}", decode.describe())
+            }
         ),
         format!(
             "Resized to {} x {} pixels: {}.",
