@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Ws;
+use pneumo_pipeline::data::decode::DecodeError;
 use pneumo_pipeline::data::resize::resize;
 use pneumo_pipeline::data::scaled::{Decode, draft_denominator};
 use serde_json::Value;
@@ -128,6 +129,11 @@ fn png_and_cmyk_files_fall_back_to_the_full_decode() {
             .gray(&broken, u64::MAX, 224)
             .is_ok_and(|g| g.width > 0)
     );
+    // the pixel limit holds as for the full decode
+    assert!(matches!(
+        Decode::Scaled.gray(&film, 1_000_000, 224),
+        Err(DecodeError::TooLarge { .. })
+    ));
     let garbage = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xD9];
     assert!(Decode::Scaled.gray(&garbage, u64::MAX, 224).is_err());
 }

@@ -61,7 +61,7 @@ impl Decode {
             super::decode::inspect(bytes, max_pixels)?;
             if bytes.starts_with(&[0xFF, 0xD8]) {
                 let api = api().map_err(DecodeError::Corrupt)?;
-                if let Some(gray) = api.decode_scaled(bytes, side)? {
+                if let Some(gray) = api.decode_scaled(bytes, side, max_pixels)? {
                     return Ok(gray);
                 }
             }
@@ -211,7 +211,12 @@ impl Decompressor<'_> {
 
 impl Api {
     /// The grey pixels at Pillow's draft scale; `None` for a colour space it cannot turn grey.
-    fn decode_scaled(&self, bytes: &[u8], side: u32) -> Result<Option<Gray>, DecodeError> {
+    fn decode_scaled(
+        &self,
+        bytes: &[u8],
+        side: u32,
+        max_pixels: u64,
+    ) -> Result<Option<Gray>, DecodeError> {
         // SAFETY: no arguments; a null handle is handled
         let handle = unsafe { (self.init)() };
         if handle.is_null() {
@@ -236,6 +241,14 @@ impl Api {
         };
         if rc != 0 || w <= 0 || h <= 0 {
             return Err(DecodeError::Corrupt(d.error()));
+        }
+        // the limit again on libjpeg's own reading of the header, which sizes the buffer
+        if w as u64 * h as u64 > max_pixels {
+            return Err(DecodeError::TooLarge {
+                width: w as u32,
+                height: h as u32,
+                max_pixels,
+            });
         }
         if colorspace == TJCS_CMYK || colorspace == TJCS_YCCK {
             return Ok(None);
