@@ -225,9 +225,9 @@ pub fn assert_tables_rectangular(md: &str) {
 }
 
 /// `predict --json` on the kermany-dev film `rel` with the model evaluate wrote to
-/// `eval_dir` (workspace-relative), and evaluate's own probability for it from that folder's
-/// predictions.csv: (predict's, evaluate's).
-pub fn predict_and_evaluated(ws: &Ws, eval_dir: &str, rel: &str) -> (f64, f64) {
+/// `eval_dir` (workspace-relative) gives evaluate's own probability for it (from that
+/// folder's predictions.csv): predict preprocesses and scores new files as the stages did.
+pub fn assert_predict_matches_evaluate(ws: &Ws, eval_dir: &str, rel: &str) {
     let film = kermany_dev().join(rel);
     let out = ws
         .cmd(&["predict", "--json", film.to_str().unwrap()])
@@ -241,12 +241,15 @@ pub fn predict_and_evaluated(ws: &Ws, eval_dir: &str, rel: &str) -> (f64, f64) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let predicted = v[0]["probability"].as_f64().unwrap();
     let csv = fs::read_to_string(ws.path().join(eval_dir).join("predictions.csv")).unwrap();
-    let evaluated = csv
+    let evaluated: f64 = csv
         .lines()
         .find(|l| l.starts_with(&format!("{rel},")))
         .and_then(|l| l.split(',').nth(5))
         .unwrap()
         .parse()
         .unwrap();
-    (predicted, evaluated)
+    assert!(
+        (predicted - evaluated).abs() < 1e-4,
+        "{rel}: predict {predicted} vs evaluate {evaluated}"
+    );
 }
