@@ -3,8 +3,8 @@
 //! side by side with Pillow on the same files in the same run.
 //!
 //! `cargo bench --bench pipeline -- preprocessing` runs one section (`noop`, `planning`,
-//! `preprocessing`). Pillow runs when `PILLOW_PYTHON` (default `python3`) can `import PIL`; otherwise its rows
-//! say so. Needs ../shared/data.
+//! `preprocessing`). Pillow runs when `PILLOW_PYTHON` (default `python3`) can `import PIL`;
+//! otherwise its rows say so. Needs ../shared/data.
 
 use std::fs;
 use std::path::{Path, PathBuf};
