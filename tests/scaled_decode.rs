@@ -13,6 +13,7 @@ use common::Ws;
 use pneumo_pipeline::data::decode::DecodeError;
 use pneumo_pipeline::data::resize::resize;
 use pneumo_pipeline::data::scaled::{Decode, draft_denominator};
+use pneumo_pipeline::model::explain::READABLE_SIDE;
 use serde_json::Value;
 
 fn originals() -> Vec<PathBuf> {
@@ -176,11 +177,9 @@ fn scaled_decode_travels_through_the_key_the_card_and_predict() {
         serde_json::from_slice(&fs::read(ws.path().join("results/eval/model/model.json")).unwrap())
             .unwrap();
     assert_eq!(card["decode"], "scaled");
-    common::assert_predict_matches_evaluate(
-        &ws,
-        "results/eval",
-        "val/PNEUMONIA/person1946_bacteria_4874.jpeg",
-    );
+    let rel = "val/PNEUMONIA/person1946_bacteria_4874.jpeg";
+    common::assert_predict_matches_evaluate(&ws, "results/eval", rel);
+    heatmap_is_drawn_on_the_full_film(&ws, &common::kermany_dev().join(rel));
 
     // without the library: the fix named, the run failed, the cache untouched
     let out = ws
@@ -198,4 +197,38 @@ fn scaled_decode_travels_through_the_key_the_card_and_predict() {
         fs::read(ws.path().join("build/preprocess/images.u8")).unwrap(),
         scaled
     );
+}
+
+/// The model scored a drafted film (half size here), but `--heatmap` draws on the full one.
+fn heatmap_is_drawn_on_the_full_film(ws: &Ws, film: &Path) {
+    let dir = ws.path().join("maps");
+    let args = [
+        "predict",
+        "--heatmap",
+        dir.to_str().unwrap(),
+        film.to_str().unwrap(),
+    ];
+    ws.ok(&args);
+    let stem = film.file_stem().unwrap().to_string_lossy();
+    let drawn = image::open(dir.join(format!("{stem}-gradcam.png")))
+        .unwrap()
+        .to_rgb8();
+    let bytes = fs::read(film).unwrap();
+    let side = |g: &pneumo_pipeline::data::decode::Gray| {
+        let long = f64::from(g.width.max(g.height));
+        let scale = f64::from(READABLE_SIDE) / long;
+        let (w, h) = (f64::from(g.width) * scale, f64::from(g.height) * scale);
+        resize(g, w.round() as u32, h.round() as u32).unwrap()
+    };
+    let full = pneumo_pipeline::data::decode::decode_gray(&bytes, 1 << 26)
+        .unwrap()
+        .1;
+    let drafted = Decode::Scaled.gray(&bytes, 1 << 26, 64).unwrap();
+    assert!(drafted.width < full.width, "{} px", drafted.width);
+    let left: Vec<u8> = (0..drawn.height())
+        .flat_map(|y| (0..drawn.width() / 2).map(move |x| (x, y)))
+        .map(|(x, y)| drawn.get_pixel(x, y)[0])
+        .collect();
+    assert_eq!(left, side(&full), "the film half is not the full decode");
+    assert_ne!(left, side(&drafted));
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
+use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::model::explain::readable_overlay;
 
 use crate::dataset::{Dataset, Host};
@@ -54,19 +55,20 @@ pub fn predict(
         let pixels = fs::read(file)
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|bytes| {
-                (model.card.decode)
+                let gray = (model.card.decode)
                     .gray(&bytes, FILM_PIXELS, side as u32)
-                    .map_err(|e| format!("not a usable image: {e}"))
+                    .map_err(|e| format!("not a usable image: {e}"))?;
+                Ok((bytes, gray))
             })
-            .and_then(|gray| {
+            .and_then(|(bytes, gray)| {
                 let mut px =
                     pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)?;
                 if let Some(eq) = &model.card.equalize {
                     eq.apply(&mut px, side as usize, side as usize);
                 }
-                Ok((gray, px))
+                Ok((bytes, gray, px))
             });
-        let (film, pixels) = match pixels {
+        let (bytes, film, pixels) = match pixels {
             Ok(p) => p,
             Err(e) => {
                 out.push(Predicted {
@@ -124,6 +126,12 @@ pub fn predict(
                 unique = format!("{stem}-{n}");
             }
             let path = dir.join(format!("{unique}-gradcam.png"));
+            // a scaled decode scored a drafted film (1/2 to 1/8 of the original): the map is
+            // drawn on the full one, as with `decode: full`, where that one decodes
+            let film = match model.card.decode.is_full() {
+                true => film,
+                false => decode_gray(&bytes, FILM_PIXELS).map_or(film, |(_, full)| full),
+            };
             readable_overlay(&film, &cam, side as usize)
                 .map_err(anyhow::Error::msg)?
                 .save(&path)
