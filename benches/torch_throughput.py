@@ -8,7 +8,8 @@ single-tensor (the CPU default), 3 warm-up then 20 timed steps.
     .venv/bin/python benches/torch_throughput.py
 
 PNEUMO_BENCH_ARCH=densenet121 (or resnet34, resnet50) times that network instead, as the Rust
-bench does; the optimizer-step table stays ResNet-18's.
+bench does; the optimizer-step table stays ResNet-18's. PNEUMO_BENCH_FP32_ONLY=1 skips the bf16
+cases and PNEUMO_BENCH_STEPS=N times N steps instead of 3, both as the Rust bench reads them.
 """
 import os
 import time
@@ -19,6 +20,8 @@ import torchvision
 
 
 ARCH = os.environ.get("PNEUMO_BENCH_ARCH", "resnet18")
+FP32_ONLY = os.environ.get("PNEUMO_BENCH_FP32_ONLY") == "1"
+STEPS = int(os.environ.get("PNEUMO_BENCH_STEPS", "3"))
 
 
 def model(arch="resnet18"):
@@ -30,7 +33,7 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, network {A
 print("| case | train img/s | infer img/s |")
 print("|---|---:|---:|")
 for px in (224, 128):
-    for bf16 in (False, True):
+    for bf16 in (False,) if FP32_ONLY else (False, True):
         torch.manual_seed(0)
         m = model(ARCH)
         opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
@@ -47,17 +50,17 @@ for px in (224, 128):
         for _ in range(2):
             step()
         t = time.perf_counter()
-        for _ in range(3):
+        for _ in range(STEPS):
             step()
-        train = 32 * 3 / (time.perf_counter() - t)
+        train = 32 * STEPS / (time.perf_counter() - t)
         m.eval()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for _ in range(2):
                 m(x)
             t = time.perf_counter()
-            for _ in range(3):
+            for _ in range(STEPS):
                 m(x)
-            infer = 32 * 3 / (time.perf_counter() - t)
+            infer = 32 * STEPS / (time.perf_counter() - t)
         precision = "bf16 autocast" if bf16 else "fp32"
         print(f"| batch 32, {px} px, {precision}, channels-last | {train:.1f} | {infer:.1f} |")
 

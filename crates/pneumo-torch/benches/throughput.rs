@@ -8,7 +8,8 @@
 //! `PNEUMO_BENCH_FP32_ONLY=1` skips the bf16 cases; `PNEUMO_BENCH_LOOP=1` trains with the
 //! per-op optimizer loop instead of the fused step (the before of a before/after);
 //! `PNEUMO_BENCH_ARCH=densenet121` (or `resnet34`, `resnet50`) times that network instead of
-//! ResNet-18 (the peer reads the same variable).
+//! ResNet-18 (the peer reads the same variable); `PNEUMO_BENCH_STEPS=N` times N steps
+//! instead of 3 (or 50 on CUDA), for figures steadier than this machine's noise.
 
 use std::time::Instant;
 
@@ -26,7 +27,13 @@ fn main() {
         return;
     }
     let device = Device::cuda_if_available();
-    let (warm, timed) = if device.is_cuda() { (10, 50) } else { (2, 3) };
+    let (warm, mut timed) = if device.is_cuda() { (10, 50) } else { (2, 3) };
+    if let Some(n) = std::env::var("PNEUMO_BENCH_STEPS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        timed = n.max(1);
+    }
     println!(
         "device {device:?}, libtorch threads {}",
         tch::get_num_threads()
