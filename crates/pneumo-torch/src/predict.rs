@@ -128,9 +128,10 @@ pub fn predict(
             let path = dir.join(format!("{unique}-gradcam.png"));
             // a scaled decode scored a drafted film (1/2 to 1/8 of the original): the map is
             // drawn on the full one, as with `decode: full`, where that one decodes
-            let film = match model.card.decode.is_full() {
-                true => film,
-                false => decode_gray(&bytes, FILM_PIXELS).map_or(film, |(_, full)| full),
+            let film = if model.card.decode.is_full() {
+                film
+            } else {
+                decode_gray(&bytes, FILM_PIXELS).map_or(film, |(_, full)| full)
             };
             readable_overlay(&film, &cam, side as usize)
                 .map_err(anyhow::Error::msg)?
