@@ -13,7 +13,7 @@ use common::Ws;
 use pneumo_pipeline::data::decode::DecodeError;
 use pneumo_pipeline::data::resize::resize;
 use pneumo_pipeline::data::scaled::{Decode, draft_denominator};
-use pneumo_pipeline::model::explain::READABLE_SIDE;
+use pneumo_pipeline::model::explain::readable_film;
 use serde_json::Value;
 
 fn originals() -> Vec<PathBuf> {
@@ -214,12 +214,7 @@ fn heatmap_is_drawn_on_the_full_film(ws: &Ws, film: &Path) {
         .unwrap()
         .to_rgb8();
     let bytes = fs::read(film).unwrap();
-    let side = |g: &pneumo_pipeline::data::decode::Gray| {
-        let long = f64::from(g.width.max(g.height));
-        let scale = f64::from(READABLE_SIDE) / long;
-        let (w, h) = (f64::from(g.width) * scale, f64::from(g.height) * scale);
-        resize(g, w.round() as u32, h.round() as u32).unwrap()
-    };
+    let side = |g| readable_film(g).unwrap().pixels;
     let full = pneumo_pipeline::data::decode::decode_gray(&bytes, 1 << 26)
         .unwrap()
         .1;

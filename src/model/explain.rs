@@ -62,13 +62,25 @@ pub fn resample_map(cam: &[f32], side: usize, width: usize, height: usize) -> Ve
 /// blend side by side: what a reader can actually look at (the model-size overlay of a
 /// 128 px run is a 256 x 128 thumbnail).
 pub fn readable_overlay(film: &Gray, cam: &[f32], side: usize) -> Result<RgbImage, String> {
+    let gray = readable_film(film)?;
+    let (w, h) = (gray.width as usize, gray.height as usize);
+    let map = resample_map(cam, side, w, h);
+    Ok(blend(&gray.pixels, &map, w, h))
+}
+
+/// The film resized to [`READABLE_SIDE`] on its long side: the left half of
+/// [`readable_overlay`].
+pub fn readable_film(film: &Gray) -> Result<Gray, String> {
     let long = film.width.max(film.height).max(1) as f64;
     let scale = f64::from(READABLE_SIDE) / long;
-    let w = ((f64::from(film.width) * scale).round() as u32).max(1);
-    let h = ((f64::from(film.height) * scale).round() as u32).max(1);
-    let gray = resize(film, w, h)?;
-    let map = resample_map(cam, side, w as usize, h as usize);
-    Ok(blend(&gray, &map, w as usize, h as usize))
+    let width = ((f64::from(film.width) * scale).round() as u32).max(1);
+    let height = ((f64::from(film.height) * scale).round() as u32).max(1);
+    let pixels = resize(film, width, height)?;
+    Ok(Gray {
+        width,
+        height,
+        pixels,
+    })
 }
 
 /// The plain X-ray and the heatmap blended over it, side by side (`2 side x side`). The
