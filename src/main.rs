@@ -50,6 +50,10 @@ enum Command {
         /// default: pipeline.yaml's `cache: {remote}`)
         #[arg(long)]
         remote: Option<String>,
+        /// Each stage's outcome (fresh, restored, pulled, ran) and seconds as one JSON array
+        /// on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// Show each stage as fresh or stale, and why
     Status {
@@ -135,6 +139,9 @@ enum ExpCommand {
         quiet: bool,
         #[arg(long)]
         no_wait: bool,
+        /// Each stage's outcome and seconds as one JSON array on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// A table of experiments: what each changed, and its metrics
     Show {
@@ -161,7 +168,15 @@ enum DiffCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let ws = args.workspace;
+    // one absolute workspace for the whole run: what the engine resolves (canonical paths,
+    // links) and what it was given then compare as paths, whatever form `-w` took
+    let ws = match std::path::absolute(&args.workspace) {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("error: the workspace `{}`: {e}", args.workspace.display());
+            return ExitCode::from(2);
+        }
+    };
     let result = match args.command {
         Command::Run {
             stages,
@@ -171,6 +186,7 @@ fn main() -> ExitCode {
             jobs,
             executor,
             remote,
+            json,
         } => cli::commands::run(
             &ws,
             Selection {
@@ -183,6 +199,7 @@ fn main() -> ExitCode {
                 jobs,
                 executor,
                 remote,
+                json,
             },
         ),
         Command::Status { stages, json } => cli::commands::status(
@@ -209,6 +226,7 @@ fn main() -> ExitCode {
                 jobs,
                 quiet,
                 no_wait,
+                json,
             } => cli::exp::run(
                 &ws,
                 cli::exp::RunOptions {
@@ -217,6 +235,7 @@ fn main() -> ExitCode {
                     jobs,
                     quiet,
                     wait: !no_wait,
+                    json,
                 },
             ),
             ExpCommand::Show {
@@ -243,8 +262,10 @@ fn main() -> ExitCode {
         Command::Clean { no_wait } => cli::commands::clean(&ws, !no_wait),
         Command::Push { remote } => cli::commands::push(&ws, remote.as_deref()),
     };
-    match result {
+    match result.and_then(|code| cli::flush_out().map(|()| code)) {
         Ok(code) => ExitCode::from(code as u8),
+        // the reader went away (`status | head -1`): nothing left to say, as ripgrep does
+        Err(e) if cli::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -263,7 +263,9 @@ fn pipeline_from_training_to_report_and_predict() {
     // `run -q` over the whole pipeline prints nothing on success, the worker's lines included
     let quiet = ws.ok(&["run", "-q", "--force"]);
     assert_eq!(quiet.stderr(), "", "run -q printed");
-    assert_eq!(quiet.stdout(), "");
+    // stdout holds only the `--json` results the test helper asks for
+    assert_eq!(quiet.stdout().lines().count(), 1, "{}", quiet.stdout());
+    assert_eq!(quiet.stages("ran").len(), 8);
 
     // keys: nothing re-runs; a chart param re-renders charts and report; the threshold rule
     // re-runs evaluate and what reads it, never training

@@ -115,6 +115,8 @@ pub struct RunOptions {
     pub executor: Option<String>,
     /// The remote cache's URL; `None`: pipeline.yaml's `cache: {remote}`, if any.
     pub remote: Option<String>,
+    /// The stages' outcomes as JSON on stdout.
+    pub json: bool,
 }
 
 pub fn run(workspace: &Path, sel: Selection, o: RunOptions) -> anyhow::Result<i32> {
@@ -129,12 +131,20 @@ pub fn run(workspace: &Path, sel: Selection, o: RunOptions) -> anyhow::Result<i3
     let mut engine = loaded.engine(workspace, &reporter);
     engine.jobs = o.jobs;
     let results = engine.run(&sel)?;
-    print_results(&reporter, &results);
+    print_results(&reporter, &results, o.json)?;
     Ok(0)
 }
 
-/// One line per stage: what happened to it and how long it took.
-pub fn print_results(reporter: &Terminal, results: &[StageResult]) {
+/// One line per stage on stderr: what happened to it and how long it took; with `json`,
+/// also the results as one JSON array on stdout (what scripts and tests read).
+pub fn print_results(
+    reporter: &Terminal,
+    results: &[StageResult],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string(results)?);
+    }
     for r in results {
         let what = match r.outcome {
             Outcome::Fresh => "fresh, skipped".to_string(),
@@ -144,6 +154,7 @@ pub fn print_results(reporter: &Terminal, results: &[StageResult]) {
         };
         reporter.info(&format!("{:<12} {what}", r.stage));
     }
+    Ok(())
 }
 
 pub fn status(workspace: &Path, sel: Selection, json: bool) -> anyhow::Result<i32> {
@@ -154,7 +165,7 @@ pub fn status(workspace: &Path, sel: Selection, json: bool) -> anyhow::Result<i3
     let reporter = Terminal::new(false);
     let plan = loaded.engine(workspace, &reporter).plan(&sel)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(0);
     }
     // jobs a Slurm run submitted (this one's or a killed driver's), when there are any
@@ -172,16 +183,16 @@ pub fn status(workspace: &Path, sel: Selection, json: bool) -> anyhow::Result<i3
             Freshness::Stale { why } => ("stale", &why[..]),
         };
         match slurm::queued(workspace, &p.key, &queue).filter(|j| j.is_active()) {
-            Some(j) => println!(
+            Some(j) => outln!(
                 "{:<12} {state}; Slurm job {} is {}",
                 p.stage,
                 j.id,
                 j.state.to_lowercase()
             ),
-            None => println!("{:<12} {state}", p.stage),
+            None => outln!("{:<12} {state}", p.stage),
         }
         for w in why {
-            println!("{:<12}   - {w}", "");
+            outln!("{:<12}   - {w}", "");
         }
     }
     Ok(0)
@@ -193,7 +204,7 @@ pub fn show_dag(workspace: &Path, dot: bool) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let stages = &loaded.pipeline.stages;
-    print!(
+    out!(
         "{}",
         if dot {
             dag::render_dot(stages)
@@ -211,17 +222,13 @@ pub fn clean(workspace: &Path, wait: bool) -> anyhow::Result<i32> {
     };
     let reporter = Terminal::new(false);
     let _lock = RunLock::acquire(workspace, wait, |msg| reporter.info(msg))?;
-    // what experiments recorded stays too
-    let (records, _) = pneumo_pipeline::exp::list(workspace);
-    let keep: Vec<String> = records
-        .iter()
-        .flat_map(|r| r.keys.values().cloned())
-        .collect();
+    // what experiments hold stays too; one that cannot be read stops the clean
+    let keep = pneumo_pipeline::exp::pinned_keys(workspace)?;
     let (n, bytes) = loaded
         .engine(workspace, &reporter)
         .clean(&keep)
         .context("cleaning the cache")?;
-    println!(
+    outln!(
         "removed {n} cache entr{} ({:.1} MB) not referenced by pipeline.lock",
         if n == 1 { "y" } else { "ies" },
         bytes as f64 / 1e6
@@ -258,7 +265,7 @@ pub fn push(workspace: &Path, url: Option<&str>) -> anyhow::Result<i32> {
         objects += pushed.objects;
         bytes += pushed.bytes;
     }
-    println!(
+    outln!(
         "pushed {entries} new entr{} ({objects} objects, {:.1} MB) to {}",
         if entries == 1 { "y" } else { "ies" },
         bytes as f64 / 1e6,
@@ -327,6 +334,31 @@ fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
     )
 }
 
+/// Overlays go anywhere but into the engine's own folder: `--heatmap build/evaluate/model`
+/// would write into a cache entry, which every later run trusts byte for byte.
+fn refuse_engine_folder(workspace: &Path, dir: &Path) -> anyhow::Result<()> {
+    let engine = workspace.join(".pneumo");
+    let Ok(engine) = engine.canonicalize() else {
+        return Ok(()); // no cache yet: nothing to protect
+    };
+    // the deepest part of `dir` that exists, resolved (links included)
+    let mut probe = std::path::absolute(dir)?;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) => probe = p.to_path_buf(),
+            None => return Ok(()),
+        }
+    }
+    if probe.canonicalize()?.starts_with(&engine) {
+        anyhow::bail!(
+            "--heatmap {} is inside pneumo-pipeline's cache ({}); write the overlays to a folder of your own",
+            dir.display(),
+            engine.display()
+        );
+    }
+    Ok(())
+}
+
 /// `predict`: hands the files to the worker, which prints one result per file.
 pub fn predict(
     workspace: &Path,
@@ -348,6 +380,7 @@ pub fn predict(
         .arg("--device")
         .arg(device);
     if let Some(h) = heatmap {
+        refuse_engine_folder(workspace, &h)?;
         cmd.arg("--heatmap").arg(h);
     }
     if json {

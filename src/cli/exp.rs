@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub jobs: usize,
     pub quiet: bool,
     pub wait: bool,
+    /// The stages' outcomes as JSON on stdout.
+    pub json: bool,
 }
 
 /// `exp run --set STAGE.PARAM=VALUE...`: the variant runs in this workspace and cache, and is
@@ -34,7 +36,14 @@ pub struct RunOptions {
 pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
     let config = workspace.join(pneumo_pipeline::pipeline::CONFIG_FILE);
     let src = fs_err::read_to_string(&config)?;
-    let variant = exp::apply_sets(&src, &o.sets)?;
+    // a bad `-S` is a config error like any other (exit 2), not a failed run
+    let variant = match exp::apply_sets(&src, &o.sets) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
     let registry = stages::registry();
     let label = format!("pipeline.yaml with {}", o.sets.join(" "));
     let pipeline = match validate::parse(&variant, Path::new(&label), &registry) {
@@ -83,7 +92,7 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         remote: remote.as_ref(),
     };
     let results = engine.run(&Selection::default())?;
-    print_results(&reporter, &results);
+    print_results(&reporter, &results, o.json)?;
     let lock = lockfile::load_at(&lockfile::path(&dir)).map_err(anyhow::Error::msg)?;
     let record = ExpRecord::of_run(
         &name,
@@ -127,13 +136,13 @@ pub fn show(
         eprintln!("warning: skipping {b}");
     }
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&records)?),
-        Format::Csv => print!("{}", table::csv(&table::show(&records, sort, true)?)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&records)?),
+        Format::Csv => out!("{}", table::csv(&table::show(&records, sort, true)?)),
         Format::Text => {
             if records.is_empty() {
                 eprintln!("no experiments yet: exp run --set STAGE.PARAM=VALUE");
             } else {
-                print!("{}", table::text(&table::show(&records, sort, all)?));
+                out!("{}", table::text(&table::show(&records, sort, all)?));
             }
         }
     }
@@ -143,9 +152,9 @@ pub fn show(
 /// `exp diff A B`: their params that differ, then their metrics.
 pub fn diff(workspace: &Path, a: &str, b: &str) -> anyhow::Result<i32> {
     let (a, b) = (exp::find(workspace, a)?, exp::find(workspace, b)?);
-    print!("{}", table::text(&table::params_diff(&a, &b)));
-    println!();
-    print!("{}", table::text(&table::metrics_diff(&a, &b)));
+    out!("{}", table::text(&table::params_diff(&a, &b)));
+    outln!();
+    out!("{}", table::text(&table::metrics_diff(&a, &b)));
     Ok(0)
 }
 
@@ -169,6 +178,6 @@ pub fn against_workspace(
     } else {
         table::metrics_diff(&base, &other)
     };
-    print!("{}", table::text(&t));
+    out!("{}", table::text(&t));
     Ok(0)
 }

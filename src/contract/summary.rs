@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{load, save, versioned};
+use crate::model::defined;
 use crate::model::metrics::Binary;
 use crate::stages::choices::Monitor;
 
@@ -20,11 +21,16 @@ pub const FORMAT: u32 = 2;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub iteration: usize,
+    #[serde(deserialize_with = "defined::f64")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "defined::f64")]
     pub train_accuracy: f64,
+    #[serde(deserialize_with = "defined::f64")]
     pub val_loss: f64,
     #[serde(flatten)]
     pub val: Binary,
+    /// NaN (`null`) when validation holds one class only.
+    #[serde(deserialize_with = "defined::f64")]
     pub val_auc: f64,
     pub seconds: f64,
 }

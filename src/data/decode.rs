@@ -29,6 +29,9 @@ pub enum DecodeError {
     Empty,
     #[error("not an image (unrecognised format)")]
     NotAnImage,
+    /// A format the header names that is not read here: said as what it is, not as damage.
+    #[error("a {0} file, not a JPEG or PNG (convert it to PNG, or leave it out)")]
+    Unsupported(&'static str),
     #[error("{width}x{height} is {} Mpx, over the {} Mpx limit (decompression bomb?)", (*width as u64 * *height as u64) / 1_000_000, max_pixels / 1_000_000)]
     TooLarge {
         width: u32,
@@ -72,7 +75,11 @@ fn open(
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-    if reader.format().is_none() {
+    sniff(bytes)?;
+    if !matches!(
+        reader.format(),
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png)
+    ) {
         return Err(DecodeError::NotAnImage);
     }
     let decoder = reader
@@ -94,6 +101,45 @@ fn open(
         bit_depth: (color.bits_per_pixel() / color.channel_count() as u16) as u8,
     };
     Ok((facts, decoder))
+}
+
+/// How many leading bytes [`sniff`] needs (a DICOM file's `DICM` sits at 128).
+pub const SNIFF_BYTES: usize = 132;
+
+/// From a file's first bytes alone: fine when they may start a JPEG or PNG, else what the
+/// file is (a GIF, a TIFF, a DICOM...) or that it is no image at all, before the rest is read.
+pub fn sniff(head: &[u8]) -> Result<(), DecodeError> {
+    if head.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Err(DecodeError::Unsupported("DICOM"));
+    }
+    match image::guess_format(head) {
+        Ok(image::ImageFormat::Jpeg | image::ImageFormat::Png) => Ok(()),
+        Ok(other) => Err(DecodeError::Unsupported(format_name(other))),
+        Err(_) => Err(DecodeError::NotAnImage),
+    }
+}
+
+fn format_name(f: image::ImageFormat) -> &'static str {
+    use image::ImageFormat as F;
+    match f {
+        F::Gif => "GIF",
+        F::Tiff => "TIFF",
+        F::Bmp => "BMP",
+        F::WebP => "WebP",
+        F::Avif => "AVIF",
+        F::Ico => "ICO",
+        F::Pnm => "PNM",
+        F::OpenExr => "OpenEXR",
+        F::Hdr => "HDR",
+        F::Qoi => "QOI",
+        F::Tga => "TGA",
+        F::Dds => "DDS",
+        F::Farbfeld => "farbfeld",
+        _ => "non-JPEG image",
+    }
 }
 
 /// Pillow's `convert("L")` for 8-bit colour (ITU-R 601-2 luma, its fixed-point rounding);

@@ -6,6 +6,7 @@ pub mod equalize;
 pub mod kermany;
 pub mod layout;
 pub mod manifest;
+pub mod read;
 pub mod resize;
 pub mod rng;
 pub mod scaled;

@@ -84,6 +84,9 @@ pub fn apply_sets(src: &str, sets: &[String]) -> anyhow::Result<String> {
         let (path, value) = set
             .split_once('=')
             .with_context(|| format!("`{set}`: write STAGE.PARAM=VALUE"))?;
+        if crate::pipeline::validate::too_deep(value).is_some() {
+            bail!("`{set}`: the value nests too deep");
+        }
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(value)
             .with_context(|| format!("`{set}`: the value is not YAML"))?;
         let keys: Vec<&str> = path.split('.').collect();
@@ -212,6 +215,39 @@ pub fn list(workspace: &Path) -> (Vec<ExpRecord>, Vec<String>) {
     }
     out.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
     (out, bad)
+}
+
+/// Every cache key an experiment holds: those its `exp.json` records and those its own
+/// pipeline.lock names (an experiment that failed half-way has only the latter). A record or
+/// lock that cannot be read is an error naming it: `clean` must not prune what it pins.
+pub fn pinned_keys(workspace: &Path) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let dirs = match fs_err::read_dir(workspace.join(DIR)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+        other => other?,
+    };
+    let mut unreadable = Vec::new();
+    for d in dirs {
+        let d = d?.path();
+        let record = d.join(RECORD);
+        if record.exists() {
+            match contract::load::<ExpRecord>(&record) {
+                Ok(r) => keys.extend(r.keys.into_values()),
+                Err(e) => unreadable.push(format!("{e:#}")),
+            }
+        }
+        match crate::pipeline::lockfile::load(&d) {
+            Ok(lock) => keys.extend(lock.stages.into_values().map(|s| s.key)),
+            Err(e) => unreadable.push(e),
+        }
+    }
+    if !unreadable.is_empty() {
+        bail!(
+            "cannot tell which cache entries these experiments hold: {}; nothing was removed (fix or delete that experiment's folder under {DIR}, then clean again)",
+            unreadable.join("; ")
+        );
+    }
+    Ok(keys)
 }
 
 /// One experiment by name (`workspace` is the last `run`).

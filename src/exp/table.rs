@@ -135,6 +135,16 @@ pub fn metrics_diff(a: &ExpRecord, b: &ExpRecord) -> Table {
 
 /// Columns padded to their widest cell.
 pub fn text(t: &Table) -> String {
+    // a record's text may hold control characters (a terminal escape in a `--set` value or a
+    // hand-edited exp.json): shown escaped, never sent to the terminal raw
+    let t = &Table {
+        header: t.header.iter().map(|c| printable(c)).collect(),
+        rows: t
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| printable(c)).collect())
+            .collect(),
+    };
     let n = t.header.len();
     let width: Vec<usize> = (0..n)
         .map(|i| {
@@ -173,6 +183,22 @@ pub fn csv(t: &Table) -> String {
     std::iter::once(&t.header)
         .chain(&t.rows)
         .map(|r| r.iter().map(cell).collect::<Vec<_>>().join(",") + "\n")
+        .collect()
+}
+
+/// `s` with each control character written as its escape (`\u{1b}`).
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::defined::ratio;
+
 /// Confusion counts and the metrics the write-up reports.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Binary {
@@ -20,11 +22,6 @@ pub struct Binary {
     pub f1: f64,
 }
 
-/// `a / b`, 0 when `b` is 0 (a metric with an empty denominator).
-pub fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
 /// Metrics of `probs` against `labels` (1 = pneumonia) at `threshold` (positive when >=).
 pub fn binary(probs: &[f32], labels: &[f32], threshold: f32) -> Binary {
     let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
@@ -36,10 +33,14 @@ pub fn binary(probs: &[f32], labels: &[f32], threshold: f32) -> Binary {
             (false, true) => fn_ += 1,
         }
     }
+    // an empty denominator is undefined (NaN, `null` in JSON), never a measured 0: recall
+    // on a validation set without PNEUMONIA, precision when nothing is called PNEUMONIA
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fn_);
-    let f1 = if precision + recall == 0.0 {
-        0.0
+    let f1 = if recall.is_nan() {
+        f64::NAN // no PNEUMONIA to find
+    } else if precision.is_nan() || precision + recall == 0.0 {
+        0.0 // pneumonia there, none found
     } else {
         2.0 * precision * recall / (precision + recall)
     };
@@ -75,5 +76,18 @@ mod tests {
         assert!((m.precision - 0.8728).abs() < 1e-4);
         assert!((m.recall - 0.8974).abs() < 1e-4);
         assert!((m.f1 - 0.8850).abs() < 1e-4);
+    }
+
+    /// A role with one class: what needs the other class is undefined, not a measured 0.
+    #[test]
+    fn one_class_leaves_its_ratios_undefined() {
+        let normal_only = binary(&[0.2, 0.7], &[0.0, 0.0], 0.5);
+        assert!(normal_only.recall.is_nan() && normal_only.f1.is_nan());
+        assert_eq!(normal_only.precision, 0.0);
+        assert_eq!(normal_only.accuracy, 0.5);
+        let none_called = binary(&[0.2, 0.3], &[1.0, 0.0], 0.5);
+        assert!(none_called.precision.is_nan());
+        assert_eq!((none_called.recall, none_called.f1), (0.0, 0.0));
+        assert!(binary(&[], &[], 0.5).accuracy.is_nan());
     }
 }

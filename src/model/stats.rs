@@ -270,7 +270,7 @@ pub struct Intervals {
 pub fn report(probs: &[f32], labels: &[f32], threshold: f64, rounds: usize, seed: u64) -> Report {
     let t = threshold as f32;
     let mut b = binary(probs, labels, t);
-    // training's monitor counts an empty denominator as 0; a report says it is undefined
+    // undefined where a denominator is empty (as in training), F1 as 2tp / (2tp + fp + fn)
     b.accuracy = defined::ratio(b.tp + b.tn, probs.len());
     b.precision = defined::ratio(b.tp, b.tp + b.fp);
     b.recall = defined::ratio(b.tp, b.tp + b.fn_);

@@ -14,6 +14,7 @@ impl Engine<'_> {
     /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
     /// Entries named in `also` (an experiment's) are kept too.
     pub fn clean(&self, also: &[String]) -> anyhow::Result<(usize, u64)> {
+        super::confine::state_dir(self.workspace)?;
         let cache = Cache::new(self.workspace);
         cache.clear_tmp()?;
         let lock = lockfile::load(self.workspace).map_err(anyhow::Error::msg)?;
@@ -24,8 +25,9 @@ impl Engine<'_> {
             .chain(also.iter().map(String::as_str))
             .collect();
         let (mut n, mut bytes) = (0, 0);
+        // only what the engine made: an entry is a folder named by a key digest
         for d in cache.digests()? {
-            if !keep.contains(&d.as_str()) {
+            if is_digest(&d) && !keep.contains(&d.as_str()) {
                 bytes += cache.remove(&d)?;
                 n += 1;
             }
@@ -34,7 +36,9 @@ impl Engine<'_> {
         if let Ok(dir) = fs::read_dir(self.workspace.join(job::JOBS_DIR)) {
             for f in dir.filter_map(Result::ok) {
                 let name = f.file_name().to_string_lossy().into_owned();
-                let key = name.strip_suffix(".json").unwrap_or(&name);
+                let Some(key) = name.strip_suffix(".json").filter(|k| is_digest(k)) else {
+                    continue;
+                };
                 if !keep.contains(&key) {
                     remove_path(&f.path())?;
                 }
@@ -44,4 +48,12 @@ impl Engine<'_> {
         remove_path(&self.workspace.join(".pneumo/scratch")).context("removing .pneumo/scratch")?;
         Ok((n, bytes))
     }
+}
+
+/// A key digest as the engine names entries and job files: 64 lowercase hex digits.
+fn is_digest(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

@@ -1,5 +1,7 @@
 //! External `cmd` stages: the command runs in the workspace with its upstreams' folders in
-//! its environment; its declared outputs are copied into the pending cache entry. A failed
+//! its environment; its declared outputs are copied into the pending cache entry. Existing
+//! outputs are removed first; the runner has made sure they are the engine's own
+//! (`owned.rs`). A failed
 //! command's half-written outputs are the runner's to clear (it restores the last good ones).
 
 use fs_err as fs;
@@ -11,6 +13,8 @@ use anyhow::{Context, bail};
 
 use super::confine;
 use super::decl::StageDecl;
+use super::out_paths::components_key;
+use super::owned::InFlight;
 use super::runner::remove_path;
 
 /// Runs `cmd` for `decl` and copies its `outs` into `out_dir`. Returns files that appeared
@@ -24,8 +28,16 @@ pub fn run(
     out_dir: &Path,
     entries: &BTreeMap<String, PathBuf>,
 ) -> anyhow::Result<Vec<String>> {
-    for out in outs {
-        remove_path(&confine::inside(workspace, out)?)?;
+    // the caller has checked that every existing output is the engine's own (`owned.rs`);
+    // the run is recorded as in flight before anything is removed, so a kill from here on
+    // leaves outputs a later run may remove
+    let paths = outs
+        .iter()
+        .map(|out| confine::inside(workspace, out))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    InFlight::begin(workspace, &decl.name, outs)?;
+    for path in &paths {
+        remove_path(path)?;
     }
     let before = beside(workspace, outs);
     let mut command = Command::new("sh");
@@ -64,12 +76,29 @@ pub fn run(
                 decl.name
             );
         }
+        // the entry's names come from the declared path, never from the resolved one: `src`
+        // is absolute (and resolved through links), the workspace may be given relative
+        let declared = out_dir.join(components_key(out));
         for e in walkdir::WalkDir::new(&src) {
             let e = e?;
             if e.file_type().is_file() {
-                let rel = e.path().strip_prefix(workspace).unwrap_or(e.path());
-                let dst = out_dir.join(rel);
+                let below = e.path().strip_prefix(&src).with_context(|| {
+                    format!("{} is not below {}", e.path().display(), src.display())
+                })?;
+                let dst = if below.as_os_str().is_empty() {
+                    declared.clone()
+                } else {
+                    declared.join(below)
+                };
+                if !dst.starts_with(out_dir) {
+                    bail!(
+                        "stage `{}`: output `{out}` maps outside its cache entry",
+                        decl.name
+                    );
+                }
                 fs::create_dir_all(dst.parent().unwrap_or(out_dir))?;
+                // a read of the workspace file and a write of a new one in the entry: a file
+                // hard-linked from elsewhere is never opened for writing
                 fs::copy(e.path(), &dst)
                     .with_context(|| format!("copying {} into the cache", e.path().display()))?;
             }

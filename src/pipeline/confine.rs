@@ -10,6 +10,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use super::key::CACHE_SCHEMA;
+
 /// `workspace/rel` with its parent folders resolved, or an error naming the link that leads
 /// out of the workspace.
 pub fn inside(workspace: &Path, rel: &str) -> anyhow::Result<PathBuf> {
@@ -49,6 +51,40 @@ pub fn inside(workspace: &Path, rel: &str) -> anyhow::Result<PathBuf> {
         }
     }
     Ok(cur)
+}
+
+/// Refuses a workspace whose engine folder, `.pneumo`, or a folder in it (the cache, jobs,
+/// scratch, experiments) is a symlink: everything the engine writes or prunes there would
+/// land wherever the link points, and `clean` would delete what another workspace sharing
+/// the folder still holds. (A shared cache is a remote: `cache: {remote: file:///path}`.)
+pub fn state_dir(workspace: &Path) -> anyhow::Result<()> {
+    let root = workspace.join(".pneumo");
+    let mut check = vec![root.clone()];
+    for dir in [
+        root.clone(),
+        root.join("cache"),
+        root.join(format!("cache/v{CACHE_SCHEMA}")),
+    ] {
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+            && let Ok(listing) = std::fs::read_dir(&dir)
+        {
+            check.extend(listing.flatten().map(|e| e.path()));
+        }
+    }
+    for path in check {
+        if let Ok(m) = fs::symlink_metadata(&path)
+            && m.file_type().is_symlink()
+        {
+            let target = fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            bail!(
+                "{} is a link (-> {target}); pneumo-pipeline keeps its cache and state inside the workspace and does not follow links there (clean would prune what another workspace sharing it still uses). Replace the link with a folder (move its contents in), and share results between workspaces with a remote cache: `cache: {{remote: file:///path}}` in pipeline.yaml",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

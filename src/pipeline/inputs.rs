@@ -145,12 +145,27 @@ impl HashCache {
             if !abs.exists() {
                 return Err(InputError::Missing(root.clone()));
             }
-            // links are followed (data/chest_xray -> elsewhere, or linked split folders);
-            // walkdir stats only the links themselves, other entries come with their type
+            // links are followed (data/chest_xray -> elsewhere, or linked split and class
+            // folders), but a link to a folder deeper than that is not: a fan-out of links
+            // (`/sys`) would otherwise be walked for minutes; walkdir stats only the links
+            // themselves, other entries come with their type
+            let mut deep_links: Vec<PathBuf> = Vec::new();
             let walker = walkdir::WalkDir::new(&abs)
                 .follow_links(true)
                 .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !is_ignored(e.file_name()));
+                .filter_entry(|e| {
+                    if e.depth() == 0 {
+                        return true;
+                    }
+                    if e.depth() > MAX_LINKED_DIR_DEPTH
+                        && e.path_is_symlink()
+                        && e.file_type().is_dir()
+                    {
+                        deep_links.push(e.path().to_path_buf());
+                        return false;
+                    }
+                    !is_ignored(e.file_name())
+                });
             for entry in walker {
                 let entry = match entry {
                     Ok(e) => e,
@@ -182,7 +197,8 @@ impl HashCache {
                         });
                     }
                 };
-                if entry.file_type().is_file() {
+                let kind = entry.file_type();
+                if kind.is_file() {
                     let (rel, utf8) = rel_key(
                         root,
                         entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
@@ -190,7 +206,22 @@ impl HashCache {
                     // still hashed, so a `cmd` stage that reads it sees it change
                     let note = (!utf8).then(|| "its name is not valid UTF-8 (rename it)".into());
                     listed.push((rel, entry.into_path(), note));
+                } else if !kind.is_dir() {
+                    // a FIFO (reading it would wait forever), a device, a socket: never read
+                    let (rel, _) = rel_key(
+                        root,
+                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
+                    );
+                    let why = format!("{}, not a regular file", special_kind(&kind));
+                    set.files.insert(rel, FileHash::unusable(why));
                 }
+            }
+            for link in deep_links {
+                let (rel, _) = rel_key(root, link.strip_prefix(&abs).unwrap_or(Path::new("")));
+                let why = format!(
+                    "a link to a folder below the split and class folders (depth > {MAX_LINKED_DIR_DEPTH}), not followed"
+                );
+                set.files.insert(rel, FileHash::unusable(why));
             }
         }
         type Found = (String, PathBuf, Result<Stat, String>, Option<String>);
@@ -317,6 +348,23 @@ fn stat_of(meta: &std::fs::Metadata) -> Stat {
 }
 
 /// blake3 of a file's bytes, hex.
+/// How deep below an input folder a link to a folder is still followed: 2, the split and
+/// class folders of the dataset layout.
+pub const MAX_LINKED_DIR_DEPTH: usize = 2;
+
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file or folder"
+    }
+}
+
 pub fn hash_file(path: &Path) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     let file = fs::File::open(path)?;

@@ -21,6 +21,7 @@ pub mod locate;
 pub mod lockfile;
 pub mod matrix;
 pub mod out_paths;
+pub mod owned;
 pub mod plan;
 pub mod remote;
 pub mod report;

@@ -21,7 +21,24 @@ pub fn check_out_path(path: &str) -> Result<(), &'static str> {
     if p.components().all(|c| c == Component::CurDir) {
         return Err("is the workspace itself");
     }
+    match components_key(path.trim_end_matches('/')).as_str() {
+        "pipeline.yaml" => return Err("is the pipeline's own config"),
+        "pipeline.lock" => return Err("is the engine's lock file"),
+        _ => {}
+    }
+    if p.components()
+        .any(|c| c == Component::Normal(".git".as_ref()))
+    {
+        return Err("is inside a `.git` folder");
+    }
     Ok(())
+}
+
+/// Whether two workspace-relative paths (as [`components_key`]s) are one path, or one lies
+/// inside the other.
+pub fn overlap(a: &str, b: &str) -> bool {
+    let within = |x: &str, y: &str| x == y || (x.starts_with(y) && x[y.len()..].starts_with('/'));
+    within(a, b) || within(b, a)
 }
 
 /// A path's components (`.` dropped) joined with `/`: `./out//a/` and `out/a` are one key.

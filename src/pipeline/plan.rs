@@ -126,6 +126,18 @@ impl Engine<'_> {
         let mut digests: BTreeMap<&str, String> = BTreeMap::new();
         let mut plan = Vec::new();
         for decl in self.selected(sel)? {
+            if let StageKind::Builtin(k) = decl.kind
+                && let Some(stage) = self.registry.get(k)
+            {
+                for input in &decl.inputs {
+                    let abs = self.workspace.join(input);
+                    if abs.exists()
+                        && let Err(why) = stage.check_input(input, &abs)
+                    {
+                        anyhow::bail!("stage `{}` reads `{input}`: {why}", decl.name);
+                    }
+                }
+            }
             let inputs = hashes
                 .hash_inputs(self.workspace, &decl.inputs)
                 .map_err(|e| self.input_error(decl, e))?;

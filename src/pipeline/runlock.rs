@@ -28,6 +28,7 @@ impl RunLock {
         wait: bool,
         on_wait: impl FnOnce(&str),
     ) -> anyhow::Result<RunLock> {
+        super::confine::state_dir(workspace)?;
         let dir = workspace.join(".pneumo");
         fs::create_dir_all(&dir)?;
         let path = dir.join("run.lock");

@@ -3,15 +3,14 @@
 
 use fs_err as fs;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::atomic::{temp_sibling, write_atomic};
-use super::cache::{Cache, Entry, Lookup, Pending};
+use super::atomic::temp_sibling;
+use super::cache::{Cache, Entry, Pending};
 use super::cmd;
 use super::confine;
 use super::decl::{Pipeline, StageDecl, StageKind};
@@ -19,6 +18,7 @@ use super::exec;
 use super::inputs::HashCache;
 use super::key::{CACHE_SCHEMA, StageKey};
 use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
+use super::owned::InFlight;
 use super::remote::Remote;
 use super::report::Reporter;
 use super::runtime::Runtime;
@@ -69,6 +69,7 @@ pub struct Engine<'a> {
 impl Engine<'_> {
     /// Brings the selected stages up to date. The caller holds the run lock.
     pub fn run(&self, sel: &Selection) -> anyhow::Result<Vec<StageResult>> {
+        confine::state_dir(self.workspace)?;
         let cache = Cache::new(self.workspace);
         if let Err(e) = cache.clear_tmp() {
             // leftovers of a killed run cost disk, not correctness: say so and go on
@@ -80,15 +81,20 @@ impl Engine<'_> {
         let mut plan = self.plan_with(sel, &mut hashes, &lock)?;
         self.save_hashes(&mut hashes);
         verify::upstreams(&mut plan, self.pipeline, &cache, self.reporter);
-        // before anything is deleted or written: every output this run may touch is inside
+        // before anything is deleted or written: every output this run may touch is inside,
+        // and every existing command output it would replace is the engine's own
         for p in plan
             .iter()
             .filter(|p| !matches!(p.freshness, Freshness::Fresh))
         {
             if let Some(decl) = self.pipeline.stage(&p.stage) {
+                let written = self.written(decl, &lock);
                 for out in decl.written_paths() {
-                    confine::inside(self.workspace, out)
+                    let path = confine::inside(self.workspace, out)
                         .with_context(|| format!("stage `{}`", decl.name))?;
+                    if let StageKind::Cmd { .. } = &decl.kind {
+                        written.check(out, &path)?;
+                    }
                 }
             }
         }
@@ -137,6 +143,12 @@ impl Engine<'_> {
                 }
             },
             StageKind::Cmd { cmd, outs } => {
+                // checked again here, just before (an upstream command may have written
+                // there since the run began): a refusal touches nothing, no restore either
+                let written = self.written(decl, &lock_of(lock));
+                for out in outs {
+                    written.check(out, &confine::inside(self.workspace, out)?)?;
+                }
                 let pending = cache.begin(&p.key)?;
                 match cmd::run(self.workspace, decl, cmd, outs, &pending.out_dir(), entries) {
                     Ok(undeclared) => {
@@ -148,7 +160,8 @@ impl Engine<'_> {
                         }
                     }
                     Err(e) => {
-                        self.restore_last_good(decl, outs, cache, lock);
+                        self.restore_last_good(decl, outs, cache, lock, true);
+                        InFlight::end(self.workspace, &decl.name);
                         return Err(e);
                     }
                 }
@@ -158,6 +171,14 @@ impl Engine<'_> {
         let entry = cache
             .commit(pending, &decl.name, &p.full_key)
             .with_context(|| format!("saving the output of `{}` to the cache", decl.name))?;
+        if let StageKind::Cmd { outs, .. } = &decl.kind {
+            if !self.link {
+                // an experiment keeps its outputs in the cache; the workspace's files stay
+                // the last `run`'s
+                self.restore_last_good(decl, outs, cache, lock, false);
+            }
+            InFlight::end(self.workspace, &decl.name);
+        }
         self.materialize(decl, &entry)?;
         self.share(&decl.name, &entry, &p.full_key);
         if let Some(dir) = slurm_dir {
@@ -232,38 +253,6 @@ impl Engine<'_> {
         })
     }
 
-    /// After a failed command: its half-written outputs go, and the last committed ones
-    /// (pipeline.lock's entry, when still cached) come back, so a failure loses nothing.
-    fn restore_last_good(
-        &self,
-        decl: &StageDecl,
-        outs: &[String],
-        cache: &Cache,
-        lock: &Mutex<LockFile>,
-    ) {
-        for out in outs {
-            if let Ok(path) = confine::inside(self.workspace, out) {
-                let _ = remove_path(&path);
-            }
-        }
-        let locked = lock_of(lock).stages.get(&decl.name).cloned();
-        let Some(locked) = locked else {
-            return;
-        };
-        if let Lookup::Hit(entry) = cache.lookup(&locked.key, true) {
-            match self.materialize(decl, &entry) {
-                Ok(()) => self.reporter.warn(&format!(
-                    "stage `{}` failed; its last good outputs are back in place",
-                    decl.name
-                )),
-                Err(e) => self.reporter.warn(&format!(
-                    "stage `{}` failed, and its last good outputs could not be restored: {e:#}",
-                    decl.name
-                )),
-            }
-        }
-    }
-
     /// Where a built-in stage's `out` link is (resolved inside the workspace) and what it
     /// should point to: the entry, relative to where the link really is (a link inside the
     /// workspace may have moved it).
@@ -302,15 +291,7 @@ impl Engine<'_> {
                 std::os::unix::fs::symlink(target, &tmp)?;
                 fs::rename(&tmp, &link).with_context(|| format!("linking {}", link.display()))?;
             }
-            StageKind::Cmd { .. } => {
-                for rel in entry.meta.files.keys() {
-                    let dst = confine::inside(self.workspace, rel)?;
-                    let bytes = fs::read(entry.out_dir().join(rel))?;
-                    write_atomic(&dst, &bytes)
-                        .with_context(|| format!("writing {}", dst.display()))?;
-                    fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
-                }
-            }
+            StageKind::Cmd { .. } => self.copy_out(entry)?,
         }
         Ok(())
     }
@@ -366,7 +347,7 @@ fn link_target(out: &Path, entry: &Entry) -> PathBuf {
 
 /// The lock file behind its mutex; a stage thread that panicked holding it left it whole
 /// (every change is one insert), so its poison is ignored.
-fn lock_of(lock: &Mutex<LockFile>) -> std::sync::MutexGuard<'_, LockFile> {
+pub(super) fn lock_of(lock: &Mutex<LockFile>) -> std::sync::MutexGuard<'_, LockFile> {
     lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -39,13 +39,19 @@ pub trait Stage: Send + Sync {
     fn choices(&self) -> &'static [Choice] {
         &[]
     }
-    /// Workspace-relative files or folders this stage reads, hashed into its key.
-    fn inputs(&self, _params: &Value) -> Vec<String> {
-        Vec::new()
+    /// Workspace-relative files or folders this stage reads, hashed into its key (from
+    /// canonical params; params that do not read back are an error).
+    fn inputs(&self, _params: &Value) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
     }
     /// What to tell the user when input `path` does not exist.
     fn missing_input_hint(&self, _path: &str) -> Option<String> {
         None
+    }
+    /// Looks at an existing input (`path` as written, `abs` on disk) before its files are
+    /// hashed: a folder of the wrong shape is said at once, not after hashing all of it.
+    fn check_input(&self, _path: &str, _abs: &Path) -> Result<(), String> {
+        Ok(())
     }
     /// Does the work, writing only under `ctx.out_dir`.
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()>;
@@ -83,6 +89,10 @@ pub trait TypedStage: Send + Sync {
     fn missing_input_hint(&self, _path: &str) -> Option<String> {
         None
     }
+    /// See [`Stage::check_input`].
+    fn check_input(&self, _path: &str, _abs: &Path) -> Result<(), String> {
+        Ok(())
+    }
     /// Does the work, writing only under `ctx.out_dir`.
     fn run(&self, ctx: &StageContext<'_>, params: Self::Params) -> anyhow::Result<()>;
 }
@@ -116,15 +126,18 @@ impl<T: TypedStage> Stage for T {
         self.check(&mut typed)?;
         serde_json::to_value(typed).map_err(|e| e.to_string())
     }
-    fn inputs(&self, params: &Value) -> Vec<String> {
-        // canonical params: they were made from T::Params, so they read back
-        match serde_json::from_value::<T::Params>(params.clone()) {
-            Ok(p) => TypedStage::inputs(self, &p),
-            Err(_) => Vec::new(),
-        }
+    fn inputs(&self, params: &Value) -> Result<Vec<String>, String> {
+        // canonical params were made from T::Params, so they read back; one that does not
+        // is an error, never a key without its input files
+        serde_json::from_value::<T::Params>(params.clone())
+            .map(|p| TypedStage::inputs(self, &p))
+            .map_err(|e| format!("its canonical params do not read back ({e})"))
     }
     fn missing_input_hint(&self, path: &str) -> Option<String> {
         TypedStage::missing_input_hint(self, path)
+    }
+    fn check_input(&self, path: &str, abs: &Path) -> Result<(), String> {
+        TypedStage::check_input(self, path, abs)
     }
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
         TypedStage::run(self, ctx, ctx.params()?)

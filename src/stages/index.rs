@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::decode::inspect;
 use crate::data::kermany::parse_name;
-use crate::data::layout::{LABELS, SPLITS, missing_dataset_hint, place};
+use crate::data::layout::{self, LABELS, SPLITS, missing_dataset_hint, place};
 use crate::data::manifest::{self, ManifestRow};
 use crate::pipeline::inputs::FileHash;
 use crate::pipeline::stage::{StageContext, TypedStage};
@@ -79,11 +79,14 @@ impl TypedStage for Index {
 
     fn check(&self, p: &mut IndexParams) -> Result<(), String> {
         // `data/x/`, `./data/x` and `data/x` are one folder: one key
-        let tidy = p
+        let mut tidy = p
             .data
             .trim_start_matches("./")
             .trim_end_matches('/')
             .to_string();
+        if tidy.is_empty() && p.data.starts_with('/') {
+            tidy = "/".into(); // the root: refused by the layout check, not as "empty"
+        }
         if tidy.is_empty() {
             return Err("invalid value `data`: empty path".into());
         }
@@ -97,6 +100,10 @@ impl TypedStage for Index {
 
     fn missing_input_hint(&self, path: &str) -> Option<String> {
         Some(missing_dataset_hint(path))
+    }
+
+    fn check_input(&self, path: &str, abs: &Path) -> Result<(), String> {
+        layout::check_root(path, abs)
     }
 
     fn run(&self, ctx: &StageContext<'_>, p: IndexParams) -> anyhow::Result<()> {

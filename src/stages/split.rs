@@ -100,7 +100,8 @@ impl TypedStage for Split {
             serde_json::to_vec_pretty(&counts)?,
         )?;
         for role in &counts.empty_roles {
-            ctx.reporter.warn(&empty_role_message(role, p.protocol));
+            ctx.reporter
+                .warn(&empty_role_message(role, p.protocol, &rows));
         }
         if !counts.patient_disjoint {
             ctx.reporter.warn(&format!(
@@ -114,7 +115,22 @@ impl TypedStage for Split {
     }
 }
 
-fn empty_role_message(role: &str, protocol: Protocol) -> String {
+fn empty_role_message(role: &str, protocol: Protocol, rows: &[ManifestRow]) -> String {
+    let in_train = |label: &str| {
+        rows.iter()
+            .filter(|r| r.error.is_none() && r.split == "train" && r.label == label)
+            .count()
+    };
+    let (normal, pneumonia) = (in_train("NORMAL"), in_train("PNEUMONIA"));
+    if let (Protocol::Writeup, "train", 0, n) | (Protocol::Writeup, "train", n, 0) =
+        (protocol, role, normal, pneumonia)
+        && normal + pneumonia > 0
+    {
+        let missing = if normal == 0 { "NORMAL" } else { "PNEUMONIA" };
+        return format!(
+            "split: role `train` is empty: the write-up protocol balances the official `train/` folder (every NORMAL film and as many PNEUMONIA ones), and it has {n} films but no {missing} one to balance against; add `train/{missing}` films, or use `protocol: patient`"
+        );
+    }
     let source = match (protocol, role) {
         (Protocol::Writeup, "test") => {
             "the write-up protocol takes test from the official `val/` folder, which this dataset lacks (Mendeley layout)"

@@ -123,12 +123,62 @@ impl Ws {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--workspace").arg(self.path()).args(args);
+        c.arg("--workspace").arg(self.path()).args(with_json(args));
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.cmd(args).output().expect("start binary"))
+    }
+
+    /// The binary with the workspace given the way `form` says (see [`Form`]).
+    pub fn cmd_as(&self, form: Form, cwd_elsewhere: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        match form {
+            Form::Cwd => {
+                c.current_dir(self.path());
+            }
+            Form::Dot => {
+                c.current_dir(self.path()).args(["-w", "."]);
+            }
+            Form::Relative => {
+                let parent = self.path().parent().expect("a temp dir has a parent");
+                let name = self.path().file_name().expect("and a name");
+                c.current_dir(parent).arg("-w").arg(name);
+            }
+            Form::Absolute => {
+                c.current_dir(cwd_elsewhere).arg("-w").arg(self.path());
+            }
+        }
+        c.args(with_json(args));
+        c
+    }
+
+    /// `run` with the workspace given as `form`; with an absolute `-w` the command runs from
+    /// an empty folder elsewhere, which must stay empty.
+    pub fn run_as(&self, form: Form, args: &[&str]) -> Run {
+        let elsewhere = tempfile::tempdir().expect("temp dir");
+        let r = Run(self
+            .cmd_as(form, elsewhere.path(), args)
+            .output()
+            .expect("start binary"));
+        let left: Vec<_> = fs::read_dir(elsewhere.path()).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "{form:?} {args:?} wrote into the current folder"
+        );
+        r
+    }
+
+    /// [`Ws::run_as`] that must succeed.
+    pub fn ok_as(&self, form: Form, args: &[&str]) -> Run {
+        let r = self.run_as(form, args);
+        assert!(
+            r.0.status.success(),
+            "{form:?} {args:?} failed:\n{}",
+            r.stderr()
+        );
+        r
     }
 
     /// `run` that must succeed.
@@ -155,18 +205,52 @@ impl Run {
         self.0.status.code().unwrap_or(-1)
     }
 
-    /// Stages by outcome word as `run` reports them: "ran", "fresh" or "restored".
+    /// Stages by outcome ("ran", "fresh", "restored", "pulled"), read from the JSON that
+    /// `run --json` prints on stdout (`Ws::cmd` passes `--json` to `run` and `exp run`), not
+    /// from stderr's wording. A run that failed printed none: no stage.
     pub fn stages(&self, outcome: &str) -> Vec<String> {
-        self.stderr()
+        let results = self
+            .stdout()
             .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                let stage = w.next()?;
-                let what = w.next()?;
-                (what.trim_end_matches(',') == outcome).then(|| stage.to_string())
-            })
+            .rev()
+            .find_map(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).ok());
+        let Some(results) = results else {
+            assert!(
+                !self.0.status.success(),
+                "a successful run printed no JSON results on stdout:\n{}",
+                self.stdout()
+            );
+            return Vec::new();
+        };
+        results
+            .iter()
+            .filter(|r| r["outcome"] == outcome)
+            .map(|r| r["stage"].as_str().expect("a stage name").to_string())
             .collect()
     }
+}
+
+/// How a user names the workspace: from inside it with no `-w`, with `-w .`, with a relative
+/// path from the folder above, and with an absolute path from somewhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Cwd,
+    Dot,
+    Relative,
+    Absolute,
+}
+
+pub const FORMS: [Form; 4] = [Form::Cwd, Form::Dot, Form::Relative, Form::Absolute];
+
+/// `args` with `--json` after `run` and `exp run`, so [`Run::stages`] can read the outcomes.
+fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    match args {
+        ["run", ..] => v.insert(1, "--json"),
+        ["exp", "run", ..] => v.insert(2, "--json"),
+        _ => {}
+    }
+    v
 }
 
 /// Writes a Kaggle-layout dataset with Kermany file names: 3 patients per class in train

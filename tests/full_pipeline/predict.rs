@@ -43,6 +43,57 @@ pub fn checks(ws: &Ws) {
         "{stderr}"
     );
     assert!(heat.join("person1946_bacteria_4874-gradcam.png").exists());
+    // a device, a FIFO and a GIF named .jpeg: each its own error, read no further than its
+    // header (/dev/zero was read whole: 22 GB, then the OOM killer; the FIFO hung)
+    let fifo = ws.path().join("pipe.jpeg");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let gif = ws.path().join("film.jpeg");
+    fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    let out = ws
+        .cmd(&[
+            "predict",
+            "/dev/zero",
+            fifo.to_str().unwrap(),
+            gif.to_str().unwrap(),
+            sick.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stderr.contains("/dev/zero: a device, not an image file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pipe.jpeg: a FIFO, not an image file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("film.jpeg: not a usable image: a GIF file"),
+        "{stderr}"
+    );
+    // overlays never go into a cache entry (every later run trusts its bytes)
+    let into_cache = ws.path().join(".pneumo/cache/v1/runs/overlays");
+    let out = ws
+        .cmd(&[
+            "predict",
+            "--heatmap",
+            into_cache.to_str().unwrap(),
+            sick.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is inside pneumo-pipeline's cache"),
+        "{stderr}"
+    );
+    assert!(!into_cache.exists());
     // a file named `--json` is a file, not a flag; two files with one stem keep both maps
     for (from, to) in [
         (&normal, "--json"),

@@ -43,6 +43,17 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
         .max_by_key(|(n, _)| *n)
 }
 
+/// Removes every checkpoint in `dir` (one that cannot be resumed must not be found again);
+/// the rest of the scratch folder (the worker's task) stays.
+pub(crate) fn drop_checkpoints(dir: &Path) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("ckpt-") || name == "tmp" {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub(crate) fn write_checkpoint(
     dir: &Path,
     vs: &VarStore,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use pneumo_pipeline::data::decode::decode_gray;
+use pneumo_pipeline::data::read::read_image_file;
 use pneumo_pipeline::model::explain::readable_overlay;
 
 use crate::dataset::{Dataset, Host};
@@ -52,8 +53,7 @@ pub fn predict(
     let mut stems_used = BTreeSet::new();
     for file in files {
         let name = file.display().to_string();
-        let pixels = fs::read(file)
-            .map_err(|e| format!("cannot read it: {e}"))
+        let pixels = read_image_file(file)
             .and_then(|bytes| {
                 let gray = (model.card.decode)
                     .gray(&bytes, FILM_PIXELS, side as u32)

@@ -21,7 +21,9 @@ use pneumo_pipeline::stages::choices::{self, Monitor};
 use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
 
 use crate::batches::{Sampler, augmentation, mix};
-use crate::checkpoint::{OPTIMIZER, Resume, STATE, WEIGHTS, latest_checkpoint, write_checkpoint};
+use crate::checkpoint::{
+    OPTIMIZER, Resume, STATE, WEIGHTS, drop_checkpoints, latest_checkpoint, write_checkpoint,
+};
 use crate::dataset::Dataset;
 use crate::net::{self, Network, to_channels_last};
 use crate::optim::{self, Optimizer, Rule};
@@ -123,6 +125,17 @@ pub fn train(
         );
     }
     let val_labels: Vec<f32> = val.iter().map(|&(_, y)| y).collect();
+    let val_pos = val_labels.iter().filter(|&&y| y >= 0.5).count();
+    if val_pos == 0 || val_pos == val_labels.len() {
+        crate::say::warn(&format!(
+            "train: the validation role has {} only: its AUC (and, without PNEUMONIA, recall and F1) is undefined (null in history.csv and summary.json), so the kept checkpoint is the first one the monitor counts; give validation both classes",
+            if val_pos == 0 {
+                "NORMAL films"
+            } else {
+                "PNEUMONIA films"
+            }
+        ));
+    }
     let mut sampler = Sampler::new(train, p);
     let total = match p.epochs {
         Some(e) => ((e * sampler.per_epoch() as f64).ceil() as usize).min(p.max_iterations),
@@ -139,12 +152,33 @@ pub fn train(
         params: params_json.clone(),
     };
     if let Some((n, ckpt)) = latest_checkpoint(resume_dir) {
-        let saved: Resume = serde_json::from_slice(&fs::read(ckpt.join(STATE))?)?;
-        if saved.params == params_json {
-            weights::load(&mut vs, &ckpt.join(WEIGHTS))?;
-            opt.load(&ckpt.join(OPTIMIZER))?;
-            crate::note!("train: resuming from the checkpoint at iteration {n}");
-            state = saved;
+        // a checkpoint that cannot be resumed is dropped, never a workspace stuck on it
+        let path = ckpt.join(STATE);
+        let saved = fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<Resume>(&b)?));
+        match saved {
+            Ok(saved) if saved.params == params_json => {
+                let loaded = weights::load(&mut vs, &ckpt.join(WEIGHTS))
+                    .and_then(|_| opt.load(&ckpt.join(OPTIMIZER)));
+                if let Err(e) = loaded {
+                    drop_checkpoints(resume_dir);
+                    bail!(
+                        "the checkpoint at iteration {n} in {} could not be loaded ({e:#}); it was removed, so the next run starts this training again",
+                        ckpt.display()
+                    );
+                }
+                crate::note!("train: resuming from the checkpoint at iteration {n}");
+                state = saved;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                crate::say::warn(&format!(
+                    "train: the checkpoint at iteration {n} cannot be resumed ({}: {e:#}); starting again from iteration 0",
+                    path.display()
+                ));
+                drop_checkpoints(resume_dir);
+            }
         }
     }
     let pos_weight = Tensor::from_slice(&[p.pos_weight as f32]).to_device(device);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Validator;
 use crate::pipeline::dag;
 use crate::pipeline::decl::{StageDecl, StageKind};
-use crate::pipeline::out_paths::{ancestors_of, components_key};
+use crate::pipeline::out_paths::{ancestors_of, check_out_path, components_key, overlap};
 
 impl Validator<'_> {
     /// Checks what involves more than one stage: needs, upstream kinds, shared outputs, cycles.
@@ -74,7 +74,12 @@ impl Validator<'_> {
         // range query), so n stages cost n log n, not n^2
         let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
         for s in stages {
-            for path in s.written_paths() {
+            // a path refused on its own (absolute, `..`) is reported once, not as a clash
+            for path in s
+                .written_paths()
+                .into_iter()
+                .filter(|p| check_out_path(p).is_ok())
+            {
                 let norm = path.trim_end_matches('/');
                 let key = components_key(norm);
                 let ancestor = ancestors_of(&key).find_map(|a| seen.get(a));
@@ -102,6 +107,7 @@ impl Validator<'_> {
                 seen.entry(key).or_insert((s.name.as_str(), norm));
             }
         }
+        self.outputs_are_not_inputs(stages, &by_name);
         for cycle in dag::cycles(stages) {
             let first = cycle[0].clone();
             self.error(
@@ -109,6 +115,72 @@ impl Validator<'_> {
                 format!("dependency cycle: {}", cycle.join(" -> ")),
                 "remove one of these `needs` so the stages form a DAG",
             );
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// A stage's output may not be (or hold, or lie inside) a file another stage reads,
+    /// unless that stage needs it (so it runs after, and reads what was written): a command
+    /// writing over the dataset, or over its own `deps`, would delete them before it runs.
+    fn outputs_are_not_inputs(
+        &mut self,
+        stages: &[StageDecl],
+        by_name: &BTreeMap<&str, &StageDecl>,
+    ) {
+        let mut read: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for s in stages {
+            for input in &s.inputs {
+                if check_out_path(input).is_ok() {
+                    let key = components_key(input.trim_end_matches('/'));
+                    read.entry(key).or_default().push(s.name.as_str());
+                }
+            }
+        }
+        for s in stages {
+            for path in s
+                .written_paths()
+                .into_iter()
+                .filter(|p| check_out_path(p).is_ok())
+            {
+                let key = components_key(path.trim_end_matches('/'));
+                let below = format!("{key}/");
+                let clash = ancestors_of(&key)
+                    .filter_map(|a| read.get_key_value(a))
+                    .chain(
+                        read.range(below.clone()..)
+                            .take_while(|(k, _)| k.starts_with(&below)),
+                    )
+                    .flat_map(|(input, readers)| readers.iter().map(move |r| (input, *r)))
+                    .find(|(_, reader)| {
+                        *reader == s.name
+                            || !by_name
+                                .get(reader)
+                                .is_some_and(|r| r.needs.contains(&s.name))
+                    });
+                if let Some((input, reader)) = clash {
+                    debug_assert!(overlap(&key, input));
+                    let (msg, hint) = if reader == s.name {
+                        (
+                            format!("stage `{reader}` writes `{path}` and also reads `{input}`"),
+                            "a stage's outputs are replaced before it runs: write somewhere else than its `deps`".to_string(),
+                        )
+                    } else {
+                        (
+                            format!(
+                                "stage `{}` writes `{path}`, which stage `{reader}` reads as `{input}`",
+                                s.name
+                            ),
+                            format!(
+                                "write somewhere else; if `{}` makes that input, add it to `needs:` of `{reader}`",
+                                s.name
+                            ),
+                        )
+                    };
+                    let field = if s.out.is_some() { "out" } else { "outs" };
+                    self.error(&["stages", &s.name, field], msg, hint);
+                }
+            }
         }
     }
 }

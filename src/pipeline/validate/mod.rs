@@ -5,6 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+mod depth;
+mod serde_msg;
+pub use depth::too_deep;
 mod graph;
 mod settings;
 
@@ -22,6 +25,13 @@ pub fn parse(src: &str, file: &Path, registry: &Registry) -> Result<Pipeline, Co
         file: file.to_path_buf(),
         errors,
     };
+    if let Some(pos) = depth::too_deep(src) {
+        return Err(fail(vec![
+            ConfigError::new(pos, format!("nested deeper than {} levels", depth::MAX_DEPTH)).hint(
+                "a pipeline.yaml is a few levels deep (stages -> stage -> params -> value); this looks like generated or damaged text",
+            ),
+        ]));
+    }
     let raw: RawPipeline = serde_yaml_ng::from_str(src).map_err(|e| {
         let pos = e
             .location()
@@ -154,57 +164,6 @@ impl Validator<'_> {
         out
     }
 
-    /// Locates a serde message (`unknown field `x`` ...) under `base` and records it.
-    /// `given` is the map the message is about, used to find a bad value's key.
-    fn serde_error(&mut self, base: &[&str], msg: &str, given: Option<&Value>) {
-        let field = backticked(msg);
-        let mut path = base.to_vec();
-        let expected = msg
-            .split_once(", expected ")
-            .map(|(_, exp)| format!("expected {exp}"));
-        let mut named = None;
-        let hint = if msg.starts_with("unknown field") {
-            if let Some(f) = field {
-                path.push(f);
-            }
-            expected.unwrap_or_else(|| "remove it".into())
-        } else if msg.starts_with("unknown variant") || msg.starts_with("invalid value") {
-            let key = given.and_then(Value::as_object).and_then(|m| {
-                m.iter()
-                    .find(|(k, v)| Some(k.as_str()) == field || v.as_str() == field)
-                    .map(|(k, _)| k.as_str())
-            });
-            // a stage's own check names a nested key by its dotted path (`augment.blur`)
-            let nested: Vec<&str> = field.map_or(Vec::new(), |f| f.split('.').collect());
-            if let Some(k) = key {
-                path.push(k);
-            } else if nested.len() > 1
-                && given
-                    .and_then(|g| g.pointer(&format!("/{}", nested.join("/"))))
-                    .is_some()
-            {
-                path.extend(nested);
-            }
-            expected.unwrap_or_else(|| "see README.md for the stage's params".into())
-        } else if msg.starts_with("invalid type: null") {
-            // YAML's `.inf` and `.nan` cannot cross JSON: they arrive here as null
-            let keys = given.map(first_null).unwrap_or_default();
-            if !keys.is_empty() {
-                named = Some(format!("invalid type: null for `{}`", keys.join(".")));
-            }
-            path.extend(keys);
-            "give a finite number (an empty value, `~`, `.inf` and `.nan` all read as null)"
-                .to_string()
-        } else if msg.starts_with("missing field") {
-            "add it".to_string()
-        } else {
-            "see README.md for the stage's params".to_string()
-        };
-        let msg =
-            named.unwrap_or_else(|| msg.split(", expected").next().unwrap_or(msg).to_string());
-        self.error(&path, msg, hint);
-    }
-
     /// Reports every enumerated param whose value is not among its words; true when none.
     fn choices_ok(&mut self, stage: &str, choices: &[Choice], raw: &Value) -> bool {
         let mut ok = true;
@@ -301,14 +260,24 @@ impl Validator<'_> {
                 if !self.choices_ok(name, stage.choices(), &raw_params) {
                     return None; // each bad value is reported; serde would stop at the first
                 }
-                let params = match stage.params(&raw_params) {
-                    Ok(p) => p,
+                let (params, inputs) = match stage.params(&raw_params) {
+                    Ok(p) => match stage.inputs(&p) {
+                        Ok(inputs) => (p, inputs),
+                        Err(why) => {
+                            self.error(
+                                &["stages", name, "params"],
+                                format!("stage `{name}`: {why}"),
+                                format!("a bug in the `{kind}` stage; please report it with this pipeline.yaml"),
+                            );
+                            return None;
+                        }
+                    },
                     Err(msg) => {
+                        // reported; the stage stays in the graph so its `needs` are checked
                         self.serde_error(&["stages", name, "params"], &msg, Some(&raw_params));
-                        Value::Null
+                        (Value::Null, Vec::new())
                     }
                 };
-                let inputs = stage.inputs(&params);
                 (StageKind::Builtin(stage.kind()), params, inputs)
             }
         };
@@ -344,28 +313,4 @@ impl Validator<'_> {
     fn kinds(&self) -> String {
         self.registry.kinds().collect::<Vec<_>>().join(", ")
     }
-}
-
-/// The first `backticked` word in a serde message.
-fn backticked(msg: &str) -> Option<&str> {
-    let start = msg.find('`')? + 1;
-    let len = msg[start..].find('`')?;
-    Some(&msg[start..start + len])
-}
-
-/// The keys down to the first null value in `v` (depth first), empty when none.
-fn first_null(v: &Value) -> Vec<&str> {
-    let Some(map) = v.as_object() else {
-        return Vec::new();
-    };
-    for (k, child) in map {
-        if child.is_null() {
-            return vec![k.as_str()];
-        }
-        let below = first_null(child);
-        if !below.is_empty() {
-            return std::iter::once(k.as_str()).chain(below).collect();
-        }
-    }
-    Vec::new()
 }
