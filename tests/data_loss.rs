@@ -321,3 +321,32 @@ fn clean_never_prunes_what_an_experiment_may_hold() {
     assert!(out.starts_with("removed 1 cache entry"), "{out}");
     assert!(stray.exists());
 }
+
+/// A command that writes into an upstream's entry (the folder `$PNEUMO_IN_<UPSTREAM>` names)
+/// fails, and the entry it changed is dropped, so the upstream runs again instead of every
+/// later stage trusting bytes no run made.
+#[test]
+fn a_command_writing_into_an_upstream_entry_fails_and_that_entry_is_made_again() {
+    for write in [
+        "echo x >> $PNEUMO_IN_SPLIT/counts.json",
+        "touch $PNEUMO_IN_SPLIT/extra.txt",
+        "rm -f $PNEUMO_IN_SPLIT/counts.json",
+    ] {
+        let ws = Ws::generated(&format!(
+            "{THREE_STAGES}  c:\n    cmd: {write} && echo ok > c.txt\n    needs: [split]\n    outs: [c.txt]\n"
+        ));
+        let r = ws.run_as(Form::Cwd, &["run"]);
+        assert_eq!(r.code(), 1, "{write}: {}", r.stderr());
+        assert!(
+            r.stderr()
+                .contains("in the cache entry of `split` ($PNEUMO_IN_SPLIT)"),
+            "{write}: {}",
+            r.stderr()
+        );
+        ws.edit_config(&format!("{write} && "), "");
+        let r = ws.ok_as(Form::Cwd, &["run"]);
+        assert_eq!(r.stages("ran"), ["split", "c"], "{write}");
+        let counts = fs::read_to_string(ws.path().join("build/split/counts.json")).unwrap();
+        assert!(!counts.ends_with("x\n") && !ws.path().join("build/split/extra.txt").exists());
+    }
+}

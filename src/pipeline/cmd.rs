@@ -54,9 +54,16 @@ pub fn run(
             command.env(var, dir);
         }
     }
+    let upstream: Vec<(&String, &PathBuf)> = decl
+        .needs
+        .iter()
+        .filter_map(|n| entries.get(n).map(|d| (n, d)))
+        .collect();
+    let read_only = fingerprint(&upstream);
     let status = command
         .status()
         .with_context(|| format!("starting `sh -c {cmd}` for stage `{}`", decl.name))?;
+    untouched(decl, &upstream, &read_only)?;
     if !status.success() {
         bail!("stage `{}`: command `{cmd}` failed ({status})", decl.name);
     }
@@ -113,6 +120,57 @@ pub fn run(
         .filter(|f| !declared.contains(*f))
         .cloned()
         .collect())
+}
+
+/// Every file in the upstream entries a command is given (`$PNEUMO_IN_<UPSTREAM>`), with its
+/// size and modification time.
+type Fingerprint = BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)>;
+
+fn fingerprint(upstream: &[(&String, &PathBuf)]) -> Fingerprint {
+    let mut files = Fingerprint::new();
+    for (_, dir) in upstream {
+        for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
+            if let Ok(m) = e.metadata() {
+                files.insert(e.path().to_path_buf(), (m.len(), m.modified().ok()));
+            }
+        }
+    }
+    files
+}
+
+/// A command that wrote into an upstream's entry (its `$PNEUMO_IN_...` folder) changed what
+/// every later run trusts byte for byte: the entry is dropped, so that stage runs again, and
+/// this one fails.
+fn untouched(
+    decl: &StageDecl,
+    upstream: &[(&String, &PathBuf)],
+    before: &Fingerprint,
+) -> anyhow::Result<()> {
+    let after = fingerprint(upstream);
+    if &after == before {
+        return Ok(());
+    }
+    let changed = after
+        .iter()
+        .find(|(p, f)| before.get(*p) != Some(f))
+        .map(|(p, _)| p)
+        .or_else(|| before.keys().find(|p| !after.contains_key(*p)));
+    let Some(changed) = changed else {
+        return Ok(());
+    };
+    let Some((need, dir)) = upstream.iter().find(|(_, d)| changed.starts_with(d)) else {
+        return Ok(());
+    };
+    // `<entry>/out`: the entry is its parent; gone, the lock's key for it is a miss
+    if let Some(entry) = dir.parent() {
+        let _ = fs::remove_dir_all(entry);
+    }
+    bail!(
+        "stage `{}` changed {}, in the cache entry of `{need}` ($PNEUMO_IN_{}), which later runs trust as it was made; the entry was dropped, so `{need}` runs again. A command writes only its declared `outs`",
+        decl.name,
+        changed.display(),
+        need.to_uppercase().replace('-', "_")
+    )
 }
 
 /// Workspace-relative paths of the entries in the folders holding `outs` (not the workspace

@@ -22,6 +22,18 @@ pub fn checks(ws: &Ws) {
     let bad = ws.path().join("broken.jpeg");
     fs::write(&bad, b"not a jpeg").unwrap();
     let heat = ws.path().join("heat");
+    // an overlay's name already taken by a hard link and by a symlink to files elsewhere:
+    // replaced, never written through
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (hard, soft) = (
+        elsewhere.path().join("hard.png"),
+        elsewhere.path().join("soft.png"),
+    );
+    fs::write(&hard, "not yours").unwrap();
+    fs::write(&soft, "not yours either").unwrap();
+    fs::create_dir_all(&heat).unwrap();
+    fs::hard_link(&hard, heat.join("person1946_bacteria_4874-gradcam.png")).unwrap();
+    std::os::unix::fs::symlink(&soft, heat.join("NORMAL2-IM-1427-0001-gradcam.png")).unwrap();
     let out = ws
         .cmd(&[
             "predict",
@@ -43,6 +55,8 @@ pub fn checks(ws: &Ws) {
         "{stderr}"
     );
     assert!(heat.join("person1946_bacteria_4874-gradcam.png").exists());
+    assert_eq!(fs::read_to_string(&hard).unwrap(), "not yours");
+    assert_eq!(fs::read_to_string(&soft).unwrap(), "not yours either");
     // a device, a FIFO and a GIF named .jpeg: each its own error, read no further than its
     // header (/dev/zero was read whole: 22 GB, then the OOM killer; the FIFO hung)
     let fifo = ws.path().join("pipe.jpeg");

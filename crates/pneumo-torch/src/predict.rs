@@ -11,6 +11,7 @@ use serde::Serialize;
 use pneumo_pipeline::data::decode::decode_gray;
 use pneumo_pipeline::data::read::read_image_file;
 use pneumo_pipeline::model::explain::readable_overlay;
+use pneumo_pipeline::pipeline::atomic::write_atomic;
 
 use crate::dataset::{Dataset, Host};
 use crate::infer::{FILM_PIXELS, Model};
@@ -133,9 +134,13 @@ pub fn predict(
             } else {
                 decode_gray(&bytes, FILM_PIXELS).map_or(film, |(_, full)| full)
             };
+            let mut png = std::io::Cursor::new(Vec::new());
             readable_overlay(&film, &cam, side as usize)
                 .map_err(anyhow::Error::msg)?
-                .save(&path)
+                .write_to(&mut png, image::ImageFormat::Png)?;
+            // a new file renamed into place: an existing link or hard link at that name is
+            // replaced, never written through
+            write_atomic(&path, png.get_ref())
                 .with_context(|| format!("writing {}", path.display()))?;
             written = Some(path.display().to_string());
         }
