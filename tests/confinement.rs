@@ -6,23 +6,8 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
 use common::Ws;
-
-/// Every path and file content under `dir`, sorted.
-fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
-            (rel, fs::read(e.path()).unwrap_or_default())
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 /// A workspace with `escape -> <outside>`, the outside folder holding a file and a folder.
 fn setup(config: &str) -> (Ws, tempfile::TempDir) {
@@ -37,7 +22,7 @@ fn setup(config: &str) -> (Ws, tempfile::TempDir) {
 
 fn refused(config: &str, what: &str) {
     let (ws, outside) = setup(config);
-    let before = listing(outside.path());
+    let before = common::tree(outside.path());
     let r = ws.run(&["run"]);
     assert_eq!(r.code(), 1, "{what}: {}", r.stderr());
     assert!(
@@ -46,7 +31,7 @@ fn refused(config: &str, what: &str) {
         r.stderr()
     );
     assert_eq!(
-        listing(outside.path()),
+        common::tree(outside.path()),
         before,
         "{what}: the outside folder changed"
     );
@@ -92,11 +77,11 @@ fn a_builtin_output_link_through_a_link_is_refused() {
 fn build_itself_linked_out_of_the_workspace_is_refused() {
     let (ws, outside) = setup("stages:\n  index:\n    kind: index\n");
     symlink(outside.path(), ws.path().join("build")).unwrap();
-    let before = listing(outside.path());
+    let before = common::tree(outside.path());
     let r = ws.run(&["run"]);
     assert_eq!(r.code(), 1, "{}", r.stderr());
     assert!(r.stderr().contains("build"), "{}", r.stderr());
-    assert_eq!(listing(outside.path()), before);
+    assert_eq!(common::tree(outside.path()), before);
 }
 
 #[test]

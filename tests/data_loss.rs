@@ -7,7 +7,6 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
-use std::path::Path;
 
 use common::{FORMS, Form, THREE_STAGES, Ws};
 
@@ -232,19 +231,6 @@ fn an_experiment_leaves_the_workspace_outputs_as_the_last_run_made_them() {
     assert_eq!(ws.ok_as(Form::Cwd, &["run"]).stages("fresh"), ["d"]);
 }
 
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
-            (rel, fs::read(e.path()).unwrap_or_default())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// `.pneumo` or a folder in it linked elsewhere: run, exp run and clean refuse, and the
 /// folder it points to is untouched (clean used to prune a user's files there).
 #[test]
@@ -264,7 +250,7 @@ fn a_linked_engine_folder_is_refused() {
         fs::remove_dir_all(&at).ok();
         fs::create_dir_all(at.parent().unwrap()).unwrap();
         symlink(shared.path(), &at).unwrap();
-        let before = snapshot(shared.path());
+        let before = common::tree(shared.path());
         for args in [
             &["run"][..],
             &["clean"],
@@ -278,7 +264,7 @@ fn a_linked_engine_folder_is_refused() {
                 "{}",
                 r.stderr()
             );
-            assert_eq!(snapshot(shared.path()), before, "{linked} {args:?}");
+            assert_eq!(common::tree(shared.path()), before, "{linked} {args:?}");
         }
     }
 }

@@ -35,8 +35,8 @@ fn a_system_folder_as_the_dataset_is_refused_before_hashing() {
     }
 }
 
-/// A FIFO, a link to a device, a GIF named `.jpeg` and a link to a folder below the class
-/// folders are bad rows with their reason, not files that vanish (or a read that hangs).
+/// A FIFO, a link to a device, a GIF named `.jpeg`, a folder named `.jpeg` and a link to a
+/// folder below the class folders are bad rows with their reason, not files that vanish (or a read that hangs).
 #[test]
 fn special_files_in_the_dataset_are_bad_rows() {
     let ws = Ws::generated(THREE_STAGES);
@@ -50,6 +50,7 @@ fn special_files_in_the_dataset_are_bad_rows() {
     )
     .unwrap();
     symlink("/usr", normal.join("deep")).unwrap();
+    fs::create_dir(normal.join("IM-0901-0001.jpeg")).unwrap();
     ws.ok_as(Form::Dot, &["run", "index"]);
     let summary = fs::read_to_string(ws.path().join("build/index/summary.json")).unwrap();
     for (file, why) in [
@@ -60,6 +61,7 @@ fn special_files_in_the_dataset_are_bad_rows() {
             "deep",
             "a link to a folder below the split and class folders",
         ),
+        ("IM-0901-0001.jpeg", "a folder, not an image file"),
     ] {
         assert!(
             summary.lines().any(|l| l.contains(file)) && summary.contains(why),

@@ -7,7 +7,6 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
 use proptest::prelude::*;
 
@@ -22,19 +21,6 @@ const OUTS: [(&str, &str); 6] = [
     ("escape/e.txt", "echo e > escape/e.txt"),
     ("hl.txt", "ln -f \"$OUTSIDE/h.txt\" hl.txt"),
 ];
-
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
-            (rel, fs::read(e.path()).unwrap_or_default())
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
@@ -73,11 +59,11 @@ proptest! {
             fs::create_dir_all(file.parent().unwrap()).unwrap();
             fs::write(&file, "the user's").unwrap();
         }
-        let mine: Vec<(String, Vec<u8>)> = snapshot(ws.path())
+        let mine: Vec<(String, Vec<u8>)> = common::tree(ws.path())
             .into_iter()
             .filter(|(_, bytes)| bytes == b"the user's")
             .collect();
-        let before = snapshot(outside.path());
+        let before = common::tree(outside.path());
         let form = FORMS[form];
         for args in [&["run"][..], &["run"], &["exp", "run", "-S", "s.desc=x"], &["clean"]] {
             let r = ws
@@ -87,8 +73,8 @@ proptest! {
                 .unwrap();
             let stderr = String::from_utf8_lossy(&r.stderr);
             prop_assert!(!stderr.contains("panicked"), "{:?}: {}", args, stderr);
-            prop_assert_eq!(&snapshot(outside.path()), &before, "{:?} {:?}: {}", form, args, stderr);
-            let now = snapshot(ws.path());
+            prop_assert_eq!(&common::tree(outside.path()), &before, "{:?} {:?}: {}", form, args, stderr);
+            let now = common::tree(ws.path());
             for f in &mine {
                 prop_assert!(now.contains(f), "{:?} {:?} lost {}: {}", form, args, f.0, stderr);
             }

@@ -206,6 +206,20 @@ impl HashCache {
                     // still hashed, so a `cmd` stage that reads it sees it change
                     let note = (!utf8).then(|| "its name is not valid UTF-8 (rename it)".into());
                     listed.push((rel, entry.into_path(), note));
+                } else if kind.is_dir()
+                    && entry.depth() > 0
+                    && named_like_an_image(entry.file_name())
+                {
+                    // a folder named `x.jpeg` is no image: said, not silently passed over
+                    // (recorded only where such a folder exists, so other keys are unchanged)
+                    let (rel, _) = rel_key(
+                        root,
+                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
+                    );
+                    set.files.insert(
+                        rel,
+                        FileHash::unusable("a folder, not an image file".into()),
+                    );
                 } else if !kind.is_dir() {
                     // a FIFO (reading it would wait forever), a device, a socket: never read
                     let (rel, _) = rel_key(
@@ -351,6 +365,11 @@ fn stat_of(meta: &std::fs::Metadata) -> Stat {
 /// How deep below an input folder a link to a folder is still followed: 2, the split and
 /// class folders of the dataset layout.
 pub const MAX_LINKED_DIR_DEPTH: usize = 2;
+
+fn named_like_an_image(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    [".jpeg", ".jpg", ".png"].iter().any(|e| name.ends_with(e))
+}
 
 fn special_kind(kind: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

@@ -253,6 +253,21 @@ fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// Every path under `dir` with its bytes (folders and links: empty), sorted: a snapshot to
+/// compare before and after a command that must not touch `dir`.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            (rel, fs::read(e.path()).unwrap_or_default())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Writes a Kaggle-layout dataset with Kermany file names: 3 patients per class in train
 /// (one with two films), 1 per class in val and test.
 pub fn make_dataset(root: &Path) {
