@@ -89,6 +89,8 @@ fn densenet121_from_training_to_report_and_predict() {
     let g = json(&ws, "build/gradcam/gradcam.json");
     assert!(!g["overlays"].as_array().unwrap().is_empty());
     assert!(ws.path().join("build/gradcam/deletion.csv").exists());
+    // named as the layer it is (it said `layer4`, ResNet's, for DenseNet too)
+    assert_eq!(g["layer"], "features.norm5");
 
     let md = fs::read_to_string(ws.path().join("reports/report.md")).unwrap();
     assert!(
@@ -97,6 +99,11 @@ fn densenet121_from_training_to_report_and_predict() {
         &md[..200]
     );
     assert!(md.contains("DenseNet-121 as torchvision builds it"));
+    assert!(
+        md.contains("on the network's last convolutional block (features.norm5)"),
+        "{md}"
+    );
+    assert!(!md.contains("last residual block"));
 
     // predict builds the network the card names, and agrees with evaluate
     common::assert_predict_matches_evaluate(

@@ -119,6 +119,15 @@ impl Arch {
         }
     }
 
+    /// The module Grad-CAM reads, as torchvision names it: the last convolutional block
+    /// (ResNet's `layer4`; DenseNet's `features.norm5`, the last dense block's batch norm).
+    pub fn cam_layer(self) -> &'static str {
+        match self {
+            Arch::ResNet18 | Arch::ResNet34 | Arch::ResNet50 => "layer4",
+            Arch::DenseNet121 => "features.norm5",
+        }
+    }
+
     /// The model card's `architecture`.
     pub fn describe(self) -> String {
         format!("torchvision {}, num_classes=1", self.as_str())

@@ -1,5 +1,5 @@
 //! `gradcam`: Grad-CAM of the pneumonia logit on the last convolutional block (ResNet's
-//! layer4, DenseNet's norm5) for every image of a role (in the pneumo-torch worker): overlays
+//! layer4, DenseNet's features.norm5) for every image of a role (in the pneumo-torch worker): overlays
 //! for a seeded pick of TP/TN/FP/FN, the mean map per label,
 //! the share of map mass per image quadrant, and a deletion test against random order.
 
@@ -106,8 +106,9 @@ impl TypedStage for Gradcam {
 
     // 2: the deletion test blanks 14 x 14 cells, not single pixels; 3: all-zero maps
     // are counted apart from the quadrant shares; 4: runtime.json; 5: overlays on the
-    // original film, 512 px on its long side
-    const VERSION: u32 = 5;
+    // original film, 512 px on its long side; 6: `layer` named from the architecture
+    // (DenseNet-121's `features.norm5`, not ResNet's `layer4`)
+    const VERSION: u32 = 6;
 
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "evaluate"];
 

@@ -346,7 +346,7 @@ pub fn gradcam(
         role: p.role.to_string(),
         images: preds.len(),
         side: ds.side as usize,
-        layer: "layer4".into(),
+        layer: model.card.params.arch.cam_layer().into(),
         by_outcome: mean_q(by_outcome),
         by_label: mean_q(by_label),
         mean_maps,

@@ -137,7 +137,8 @@ impl TypedStage for Report {
     // 7: recalibration, the threshold's fragility and the score distributions
     // 8: training robustness options (crop, gamma, blur, noise; smoothing, dropout, mixup; focal)
     // 9: the network's name (train's `arch`) in the title and the Model section
-    const VERSION: u32 = 9;
+    // 10: Grad-CAM's layer as the network's last convolutional block, not "residual"
+    const VERSION: u32 = 10;
 
     const UPSTREAMS: &'static [&'static str] = &[
         "index",

@@ -198,7 +198,7 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
     d.push(Heading(2, s("Grad-CAM")));
     let g = &a.gradcam;
     d.push(Para(format!(
-        "Grad-CAM of the pneumonia logit on the last residual block ({}): channel weights are the spatial \
+        "Grad-CAM of the pneumonia logit on the network's last convolutional block ({}): channel weights are the spatial \
          mean of the gradient, the map is the ReLU of the weighted sum of activations, upsampled \
          bilinearly to {} px and scaled to [0, 1] per image. Computed for all {} images of the `{}` role. \
          Left panels are the film, right panels the map over it (viridis: yellow = high). On a standard \
