@@ -97,17 +97,22 @@ fn kill_9_during_preprocess_on_real_data_then_run_again() {
 #[test]
 fn two_concurrent_runs_both_finish_and_agree() {
     let ws = Ws::generated(&slow_config());
-    let a = ws.cmd(&["run"]).stderr(Stdio::piped()).spawn().unwrap();
-    let b = ws.cmd(&["run"]).stderr(Stdio::piped()).spawn().unwrap();
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(a.status.success() && b.status.success());
-    let (ea, eb) = (
-        String::from_utf8_lossy(&a.stderr),
-        String::from_utf8_lossy(&b.stderr),
+    let spawn = || {
+        ws.cmd(&["run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        common::Run(a.wait_with_output().unwrap()),
+        common::Run(b.wait_with_output().unwrap()),
     );
-    let ran = |e: &str| e.lines().filter(|l| l.contains(" ran in ")).count();
+    assert!(a.0.status.success() && b.0.status.success());
+    let (ea, eb) = (a.stderr(), b.stderr());
     assert_eq!(
-        ran(&ea) + ran(&eb),
+        a.stages("ran").len() + b.stages("ran").len(),
         4,
         "each stage runs exactly once:\n{ea}\n---\n{eb}"
     );
