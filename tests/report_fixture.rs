@@ -180,3 +180,34 @@ fn transductive_figures_are_marked_as_such() {
         assert!(md.contains(text), "no `{text}` in:\n{md}");
     }
 }
+
+/// A damaged upstream file stops the report with the file's name (it was a bare serde
+/// message: "expected value at line 1 column 1").
+#[test]
+fn a_malformed_upstream_file_is_named() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
+    let copy = tempfile::tempdir().unwrap();
+    for e in walkdir::WalkDir::new(&fixture).into_iter().flatten() {
+        let to = copy.path().join(e.path().strip_prefix(&fixture).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+    for (kind, file) in [
+        ("evaluate", "metrics.json"),
+        ("gradcam", "gradcam.json"),
+        ("split", "counts.json"),
+    ] {
+        let path = copy.path().join(kind).join(file);
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, b"{ damaged").unwrap();
+        let err = Artifacts::read(&|k| Ok(copy.path().join(k)), None, b"x")
+            .err()
+            .expect("a damaged file is an error");
+        let err = format!("{err:#}");
+        assert!(err.contains(&path.display().to_string()), "{kind}: {err}");
+        std::fs::write(&path, good).unwrap();
+    }
+}

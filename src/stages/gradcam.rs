@@ -138,7 +138,8 @@ impl TypedStage for Gradcam {
                 out: ctx.out_dir.to_path_buf(),
             },
         )?;
-        let s: GradcamSummary = serde_json::from_slice(&fs_err::read(ctx.out_dir.join(SUMMARY))?)?;
+        let s: GradcamSummary =
+            crate::contract::read_json(&ctx.out_dir.join(SUMMARY), "Grad-CAM summary")?;
         ctx.reporter.info(&format!(
             "gradcam: {} {} images, {} overlays; deletion area {:.3} (most salient first) vs {:.3} (random)",
             s.images,

@@ -166,9 +166,8 @@ impl TypedStage for Preprocess {
 
     fn run(&self, ctx: &StageContext<'_>, p: PreprocessParams) -> anyhow::Result<()> {
         let index_dir = ctx.upstream("index")?;
-        let summary: IndexSummary = serde_json::from_slice(
-            &fs::read(index_dir.join(SUMMARY)).context("reading the index summary")?,
-        )?;
+        let summary: IndexSummary =
+            crate::contract::read_json(&index_dir.join(SUMMARY), "index summary")?;
         let root = ctx.workspace.join(&summary.data);
         let rows: Vec<ManifestRow> = manifest::read(&index_dir.join(manifest::FILE))?
             .into_iter()

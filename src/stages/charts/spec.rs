@@ -22,9 +22,12 @@ impl ChartInputs {
         Ok(ChartInputs {
             history: read_columns(&train.join(HISTORY))?,
             summary: TrainSummary::load(train)?,
-            metrics: serde_json::from_slice(&fs::read(evaluate.join(METRICS))?)?,
+            metrics: crate::contract::read_json(&evaluate.join(METRICS), "metrics file")?,
             predictions: read_predictions(evaluate)?,
-            gradcam: serde_json::from_slice(&fs::read(gradcam_dir.join(gradcam::SUMMARY))?)?,
+            gradcam: crate::contract::read_json(
+                &gradcam_dir.join(gradcam::SUMMARY),
+                "Grad-CAM summary",
+            )?,
             deletion: read_columns(&gradcam_dir.join("deletion.csv"))?,
         })
     }

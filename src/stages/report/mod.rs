@@ -30,6 +30,7 @@ use super::gradcam::{self, GradcamSummary};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, SplitCounts};
 use crate::contract::card::{self, ModelCard};
+use crate::contract::read_json;
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::pipeline::runtime::Runtime;
 use crate::pipeline::stage::{StageContext, TypedStage};
@@ -81,13 +82,9 @@ impl Artifacts {
         title: Option<String>,
         config: &[u8],
     ) -> anyhow::Result<Artifacts> {
-        let read = |kind: &str, file: &str| -> anyhow::Result<Vec<u8>> {
-            let path = dir_of(kind)?.join(file);
-            fs::read(&path).with_context(|| format!("reading {}", path.display()))
-        };
-        let json = |kind: &str, file: &str| -> anyhow::Result<Value> {
-            Ok(serde_json::from_slice(&read(kind, file)?)?)
-        };
+        // every read names its file, on a missing file and on a malformed one alike
+        let path =
+            |kind: &str, file: &str| -> anyhow::Result<PathBuf> { Ok(dir_of(kind)?.join(file)) };
         let mut runtime = Vec::new();
         for kind in ["train", "evaluate"] {
             if let Some(r) = Runtime::read(&dir_of(kind)?) {
@@ -97,15 +94,15 @@ impl Artifacts {
         let train_card = ModelCard::load(&dir_of("train")?.join(card::FILE))?;
         Ok(Artifacts {
             title: title.unwrap_or_else(|| default_title(train_card.params.arch)),
-            index: serde_json::from_slice(&read("index", INDEX_SUMMARY)?)?,
-            split: serde_json::from_slice(&read("split", COUNTS)?)?,
-            preprocess: json("preprocess", "meta.json")?,
+            index: read_json(&path("index", INDEX_SUMMARY)?, "index summary")?,
+            split: read_json(&path("split", COUNTS)?, "split counts file")?,
+            preprocess: read_json::<Value>(&path("preprocess", "meta.json")?, "preprocess meta")?,
             train_summary: TrainSummary::load(&dir_of("train")?)?,
             train_card,
             history: read_columns(&dir_of("train")?.join(HISTORY))?,
-            metrics: serde_json::from_slice(&read("evaluate", METRICS)?)?,
-            gradcam: serde_json::from_slice(&read("gradcam", gradcam::SUMMARY)?)?,
-            charts: serde_json::from_slice(&read("charts", charts::INDEX)?)?,
+            metrics: read_json(&path("evaluate", METRICS)?, "metrics file")?,
+            gradcam: read_json(&path("gradcam", gradcam::SUMMARY)?, "Grad-CAM summary")?,
+            charts: read_json(&path("charts", charts::INDEX)?, "charts index")?,
             config_hash: blake3::hash(config).to_hex()[..16].to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             runtime,
