@@ -203,9 +203,9 @@ fn a_malformed_upstream_file_is_named() {
         let path = copy.path().join(kind).join(file);
         let good = std::fs::read(&path).unwrap();
         std::fs::write(&path, b"{ damaged").unwrap();
-        let err = Artifacts::read(&|k| Ok(copy.path().join(k)), None, b"x")
-            .err()
-            .expect("a damaged file is an error");
+        let Err(err) = Artifacts::read(&|k| Ok(copy.path().join(k)), None, b"x") else {
+            panic!("{kind}: a damaged {file} was read");
+        };
         let err = format!("{err:#}");
         assert!(err.contains(&path.display().to_string()), "{kind}: {err}");
         std::fs::write(&path, good).unwrap();
