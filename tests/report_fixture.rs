@@ -211,3 +211,39 @@ fn a_malformed_upstream_file_is_named() {
         std::fs::write(&path, good).unwrap();
     }
 }
+
+/// The ensemble section is optional: no `ensemble` upstream is no section, but two of them
+/// (or one that wrote no summary) is an error, not a section silently dropped.
+#[test]
+fn an_ensemble_upstream_is_optional_but_never_silently_dropped() {
+    use pneumo_pipeline::pipeline::stage::UpstreamError;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
+    let with = |ensemble: &dyn Fn() -> anyhow::Result<std::path::PathBuf>| {
+        Artifacts::read(
+            &|kind| {
+                if kind == "ensemble" {
+                    ensemble()
+                } else {
+                    Ok(dir.join(kind))
+                }
+            },
+            None,
+            b"x",
+        )
+    };
+    let none = with(&|| {
+        Err(UpstreamError::None {
+            stage: "report".into(),
+            kind: "ensemble".into(),
+        }
+        .into())
+    });
+    assert!(none.unwrap().ensemble.is_none());
+    let two = with(&|| anyhow::bail!("stage `report` needs 2 stages of kind `ensemble`"));
+    assert!(two.is_err());
+    let empty = tempfile::tempdir().unwrap();
+    let Err(e) = with(&|| Ok(empty.path().to_path_buf())) else {
+        panic!("an ensemble folder without its summary was read");
+    };
+    assert!(format!("{e:#}").contains("summary.json"), "{e:#}");
+}

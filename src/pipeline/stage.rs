@@ -195,6 +195,14 @@ pub struct StageContext<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
+/// Why [`StageContext::upstream`] found no folder: typed where a caller treats an upstream as
+/// optional (absent is fine, anything else is an error).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("stage `{stage}` has no upstream of kind `{kind}`")]
+    None { stage: String, kind: String },
+}
+
 impl StageContext<'_> {
     /// Typed params (already validated, so an error here is a bug, reported not panicked).
     pub fn params<P: DeserializeOwned>(&self) -> anyhow::Result<P> {
@@ -206,7 +214,11 @@ impl StageContext<'_> {
     pub fn upstream(&self, kind: &str) -> anyhow::Result<&Path> {
         match self.upstreams_of(kind).as_slice() {
             [one] => Ok(&one.dir),
-            [] => anyhow::bail!("stage `{}` has no upstream of kind `{kind}`", self.name),
+            [] => Err(UpstreamError::None {
+                stage: self.name.to_string(),
+                kind: kind.to_string(),
+            }
+            .into()),
             many => anyhow::bail!(
                 "stage `{}` needs {} stages of kind `{kind}` ({}) and reads one",
                 self.name,

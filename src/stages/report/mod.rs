@@ -33,7 +33,7 @@ use crate::contract::card::{self, ModelCard};
 use crate::contract::read_json;
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::pipeline::runtime::Runtime;
-use crate::pipeline::stage::{StageContext, TypedStage};
+use crate::pipeline::stage::{StageContext, TypedStage, UpstreamError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,14 +106,16 @@ impl Artifacts {
             config_hash: blake3::hash(config).to_hex()[..16].to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             runtime,
+            // optional: no ensemble upstream is no section; two of them, or one whose summary
+            // is missing or damaged, is an error (it was a silently dropped section)
             ensemble: match dir_of("ensemble") {
-                Ok(dir) if dir.join(ensemble::SUMMARY_JSON).exists() => {
-                    Some(crate::contract::read_json(
-                        &dir.join(ensemble::SUMMARY_JSON),
-                        "ensemble summary",
-                    )?)
-                }
-                _ => None,
+                Ok(dir) if dir.exists() => Some(read_json(
+                    &dir.join(ensemble::SUMMARY_JSON),
+                    "ensemble summary",
+                )?),
+                Ok(_) => None,
+                Err(e) if matches!(e.downcast_ref(), Some(UpstreamError::None { .. })) => None,
+                Err(e) => return Err(e),
             },
         })
     }
