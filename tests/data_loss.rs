@@ -231,7 +231,7 @@ fn an_experiment_leaves_the_workspace_outputs_as_the_last_run_made_them() {
     assert_eq!(ws.ok_as(Form::Cwd, &["run"]).stages("fresh"), ["d"]);
 }
 
-/// `.pneumo` or a folder in it linked elsewhere: run, exp run and clean refuse, and the
+/// `.pneumo` or a folder in it linked elsewhere: run, status, exp run and clean refuse, and the
 /// folder it points to is untouched (clean used to prune a user's files there).
 #[test]
 fn a_linked_engine_folder_is_refused() {
@@ -253,6 +253,7 @@ fn a_linked_engine_folder_is_refused() {
         let before = common::tree(shared.path());
         for args in [
             &["run"][..],
+            &["status"],
             &["clean"],
             &["exp", "run", "-S", "d.cmd=echo x"],
         ] {

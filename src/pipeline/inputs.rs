@@ -157,6 +157,9 @@ impl HashCache {
                     if e.depth() == 0 {
                         return true;
                     }
+                    if is_ignored(e.file_name()) {
+                        return false;
+                    }
                     if e.depth() > MAX_LINKED_DIR_DEPTH
                         && e.path_is_symlink()
                         && e.file_type().is_dir()
@@ -164,16 +167,16 @@ impl HashCache {
                         deep_links.push(e.path().to_path_buf());
                         return false;
                     }
-                    !is_ignored(e.file_name())
+                    true
                 });
+            let rel_of = |p: &Path| rel_key(root, p.strip_prefix(&abs).unwrap_or(Path::new("")));
             for entry in walker {
                 let entry = match entry {
                     Ok(e) => e,
                     // a loop or a dangling link below the root is that entry's problem only
                     Err(e) if e.depth() > 0 && e.path().is_some() => {
                         let path = e.path().unwrap_or(&abs);
-                        let (rel, _) =
-                            rel_key(root, path.strip_prefix(&abs).unwrap_or(Path::new("")));
+                        let (rel, _) = rel_of(path);
                         let why = if e.loop_ancestor().is_some() {
                             "a symlink loop".to_string()
                         } else if fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
@@ -199,10 +202,7 @@ impl HashCache {
                 };
                 let kind = entry.file_type();
                 if kind.is_file() {
-                    let (rel, utf8) = rel_key(
-                        root,
-                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
-                    );
+                    let (rel, utf8) = rel_of(entry.path());
                     // still hashed, so a `cmd` stage that reads it sees it change
                     let note = (!utf8).then(|| "its name is not valid UTF-8 (rename it)".into());
                     listed.push((rel, entry.into_path(), note));
@@ -212,26 +212,20 @@ impl HashCache {
                 {
                     // a folder named `x.jpeg` is no image: said, not silently passed over
                     // (recorded only where such a folder exists, so other keys are unchanged)
-                    let (rel, _) = rel_key(
-                        root,
-                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
-                    );
+                    let (rel, _) = rel_of(entry.path());
                     set.files.insert(
                         rel,
                         FileHash::unusable("a folder, not an image file".into()),
                     );
                 } else if !kind.is_dir() {
                     // a FIFO (reading it would wait forever), a device, a socket: never read
-                    let (rel, _) = rel_key(
-                        root,
-                        entry.path().strip_prefix(&abs).unwrap_or(Path::new("")),
-                    );
+                    let (rel, _) = rel_of(entry.path());
                     let why = format!("{}, not a regular file", special_kind(&kind));
                     set.files.insert(rel, FileHash::unusable(why));
                 }
             }
-            for link in deep_links {
-                let (rel, _) = rel_key(root, link.strip_prefix(&abs).unwrap_or(Path::new("")));
+            for link in &deep_links {
+                let (rel, _) = rel_of(link);
                 let why = format!(
                     "a link to a folder below the split and class folders (depth > {MAX_LINKED_DIR_DEPTH}), not followed"
                 );
@@ -361,7 +355,6 @@ fn stat_of(meta: &std::fs::Metadata) -> Stat {
     }
 }
 
-/// blake3 of a file's bytes, hex.
 /// How deep below an input folder a link to a folder is still followed: 2, the split and
 /// class folders of the dataset layout.
 pub const MAX_LINKED_DIR_DEPTH: usize = 2;
@@ -384,6 +377,7 @@ fn special_kind(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
+/// blake3 of a file's bytes, hex.
 pub fn hash_file(path: &Path) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     let file = fs::File::open(path)?;

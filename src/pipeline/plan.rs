@@ -83,6 +83,8 @@ impl Engine<'_> {
 
     /// Decides, for every selected stage, whether it is fresh and why not.
     pub fn plan(&self, sel: &Selection) -> anyhow::Result<Vec<Planned>> {
+        // planning writes the stat cache under `.pneumo`: never through a link
+        super::confine::state_dir(self.workspace)?;
         let mut hashes = HashCache::load(&self.hash_cache_path());
         let lock = self.load_lock();
         let plan = self.plan_with(sel, &mut hashes, &lock)?;
