@@ -77,3 +77,31 @@ fn exp_show_escapes_control_characters() {
     assert!(!out.contains('\x1b'), "{out:?}");
     assert!(out.contains("es\\u{1b}[31mc"), "{out}");
 }
+
+/// Enumerated params that had drifted out of the checked list are reported like the others:
+/// every bad one at once, each with its words (serde stopped at the first, without the key).
+#[test]
+fn misspelt_protocol_equalize_decode_and_calibration_are_reported_together() {
+    let ws = Ws::new(
+        "stages:\n  index:\n    kind: index\n  split:\n    kind: split\n    needs: [index]\n    params: {protocol: patiant}\n  preprocess:\n    kind: preprocess\n    needs: [index]\n    params: {equalize: clahee, decode: scald}\n",
+    );
+    let r = ws.run_as(Form::Cwd, &["status"]);
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    let err = r.stderr();
+    for want in [
+        "invalid value `patiant` for `protocol`",
+        "expected `writeup` or `patient`",
+        "invalid value `clahee` for `equalize`",
+        "expected one of `none`, `histogram`, `clahe`",
+        "invalid value `scald` for `decode`",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // an optional one left unset with `~` is still unset (`-S evaluate.calibration=~`)
+    let ws = Ws::new(&format!(
+        "{}  train:\n    kind: train\n    needs: [split, preprocess]\n  evaluate:\n    kind: evaluate\n    needs: [split, preprocess, train]\n    params: {{calibration: ~}}\n",
+        common::DATA_32
+    ));
+    let r = ws.run_as(Form::Cwd, &["dag"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+}

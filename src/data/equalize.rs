@@ -20,6 +20,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
+    pub const ALL: &'static [&'static str] = &["none", "histogram", "clahe"];
+
     pub fn is_none(&self) -> bool {
         *self == Method::None
     }

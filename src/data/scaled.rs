@@ -31,6 +31,9 @@ pub enum Decode {
 }
 
 impl Decode {
+    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
+    pub const ALL: &'static [&'static str] = &["full", "scaled"];
+
     pub fn is_full(&self) -> bool {
         *self == Decode::Full
     }

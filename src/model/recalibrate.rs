@@ -26,6 +26,11 @@ pub enum Method {
     Platt,
 }
 
+impl Method {
+    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
+    pub const ALL: &'static [&'static str] = &["temperature", "platt"];
+}
+
 /// Probabilities this close to 0 or 1 are clamped before the logit.
 const EPS: f64 = 1e-7;
 

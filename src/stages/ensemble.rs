@@ -74,7 +74,7 @@ impl TypedStage for Ensemble {
     const VERSION: u32 = 5;
     const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
     const COMBINES: &'static [&'static str] = &["evaluate"];
-    const CHOICES: &'static [Choice] = &[("combine", Combine::ALL)];
+    const CHOICES: &'static [Choice] = &[("combine", Combine::ALL), ("calibration", Method::ALL)];
 
     fn check(&self, p: &mut EnsembleParams) -> Result<(), String> {
         p.threshold.rule().map(|_| ())

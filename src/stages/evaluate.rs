@@ -148,6 +148,7 @@ impl TypedStage for Evaluate {
     const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
 
     const CHOICES: &'static [Choice] = &[
+        ("calibration", Method::ALL),
         ("checkpoint", Checkpoint::ALL),
         ("device", Device::ALL),
         ("precision", Precision::ALL),

@@ -62,4 +62,63 @@ mod tests {
         let p = index.params(&json!({"data": "elsewhere/xray"})).unwrap();
         assert_eq!(index.inputs(&p).unwrap(), ["elsewhere/xray"]);
     }
+
+    /// Every param that takes one of a set of words is in its kind's `choices()`, so a typo
+    /// there is reported with the allowed words beside every other bad value (the list is
+    /// kept by hand: `split.protocol`, `preprocess.equalize`, `evaluate.calibration` had
+    /// drifted out of it). Found by setting each top-level param to a word no enum has.
+    #[test]
+    fn every_enumerated_param_is_checked_as_a_choice() {
+        let registry = super::registry();
+        let mut missing = Vec::new();
+        for kind in registry.kinds() {
+            let stage = registry.get(kind).unwrap();
+            // every field, optional ones included: serde lists them for an unknown one
+            let msg = stage.params(&json!({"no such field": 1})).unwrap_err();
+            let fields: Vec<String> = msg
+                .split_once("expected")
+                .map(|(_, list)| {
+                    list.split('`')
+                        .skip(1)
+                        .step_by(2)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(!fields.is_empty(), "{kind}: {msg}");
+            for key in &fields {
+                let raw = json!({ key.as_str(): "no-such-word" });
+                let Err(msg) = stage.params(&raw) else {
+                    continue;
+                };
+                let listed = stage.choices().iter().any(|(name, _)| name == key);
+                if msg.starts_with("unknown variant") && !listed {
+                    missing.push(format!("{kind}.{key}"));
+                }
+                if listed {
+                    let (_, words) = stage.choices().iter().find(|(n, _)| n == key).unwrap();
+                    // the words listed are the type's own, as serde names them
+                    let mut theirs: Vec<&str> = msg
+                        .split_once("expected")
+                        .map(|(_, l)| l.split('`').skip(1).step_by(2).collect())
+                        .unwrap_or_default();
+                    let mut ours = words.to_vec();
+                    theirs.sort_unstable();
+                    ours.sort_unstable();
+                    assert_eq!(ours, theirs, "{kind}.{key}: {msg}");
+                    for w in *words {
+                        let ok = stage.params(&json!({ key.as_str(): w }));
+                        assert!(
+                            ok.is_ok(),
+                            "{kind}.{key}: `{w}` is listed but refused: {ok:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "enumerated params not in choices(): {missing:?}"
+        );
+    }
 }

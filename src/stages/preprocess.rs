@@ -17,7 +17,7 @@ use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
 use crate::data::scaled::Decode;
 use crate::data::table::write_parquet;
-use crate::pipeline::stage::{StageContext, TypedStage};
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 use crate::stages::index::{BadFile, IndexSummary, SUMMARY};
 
 /// ImageNet statistics, the write-up's normalisation.
@@ -133,6 +133,8 @@ impl TypedStage for Preprocess {
     const VERSION: u32 = 3;
 
     const UPSTREAMS: &'static [&'static str] = &["index"];
+
+    const CHOICES: &'static [Choice] = &[("equalize", Method::ALL), ("decode", Decode::ALL)];
 
     fn check(&self, p: &mut PreprocessParams) -> Result<(), String> {
         if !(8..=4096).contains(&p.size) {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::rng::SplitMix64;
 use crate::data::table::{read_parquet, required_strings, write_parquet};
-use crate::pipeline::stage::{StageContext, TypedStage};
+use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +32,11 @@ pub struct SplitParams {
     /// Share of images (per label) moved to validation by the `patient` protocol.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
+}
+
+impl Protocol {
+    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
+    pub const ALL: &'static [&'static str] = &["writeup", "patient"];
 }
 
 fn default_protocol() -> Protocol {
@@ -76,6 +81,8 @@ impl TypedStage for Split {
     const VERSION: u32 = 1;
 
     const UPSTREAMS: &'static [&'static str] = &["index"];
+
+    const CHOICES: &'static [Choice] = &[("protocol", Protocol::ALL)];
 
     fn check(&self, p: &mut SplitParams) -> Result<(), String> {
         let f = p.val_fraction;

@@ -168,7 +168,9 @@ impl Validator<'_> {
     fn choices_ok(&mut self, stage: &str, choices: &[Choice], raw: &Value) -> bool {
         let mut ok = true;
         for &(param, words) in choices {
-            let Some(given) = raw.get(param) else {
+            // absent, or null (an optional one left unset, e.g. `-S evaluate.calibration=~`):
+            // serde decides
+            let Some(given) = raw.get(param).filter(|v| !v.is_null()) else {
                 continue;
             };
             if given.as_str().is_some_and(|g| words.contains(&g)) {
