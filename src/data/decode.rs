@@ -69,19 +69,8 @@ fn open(
     bytes: &[u8],
     max_pixels: u64,
 ) -> Result<(ImageFacts, impl ImageDecoder + '_), DecodeError> {
-    if bytes.is_empty() {
-        return Err(DecodeError::Empty);
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-    sniff(bytes)?;
-    if !matches!(
-        reader.format(),
-        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png)
-    ) {
-        return Err(DecodeError::NotAnImage);
-    }
+    // the format from the first bytes, once: a JPEG or PNG, or an error saying what it is
+    let reader = ImageReader::with_format(Cursor::new(bytes), sniff(bytes)?);
     let decoder = reader
         .into_decoder()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
@@ -106,9 +95,9 @@ fn open(
 /// How many leading bytes [`sniff`] needs (a DICOM file's `DICM` sits at 128).
 pub const SNIFF_BYTES: usize = 132;
 
-/// From a file's first bytes alone: fine when they may start a JPEG or PNG, else what the
-/// file is (a GIF, a TIFF, a DICOM...) or that it is no image at all, before the rest is read.
-pub fn sniff(head: &[u8]) -> Result<(), DecodeError> {
+/// From a file's first bytes alone: JPEG or PNG, else what the file is (a GIF, a TIFF, a
+/// DICOM...) or that it is no image at all, before the rest is read.
+pub fn sniff(head: &[u8]) -> Result<image::ImageFormat, DecodeError> {
     if head.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -116,7 +105,7 @@ pub fn sniff(head: &[u8]) -> Result<(), DecodeError> {
         return Err(DecodeError::Unsupported("DICOM"));
     }
     match image::guess_format(head) {
-        Ok(image::ImageFormat::Jpeg | image::ImageFormat::Png) => Ok(()),
+        Ok(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png)) => Ok(f),
         Ok(other) => Err(DecodeError::Unsupported(format_name(other))),
         Err(_) => Err(DecodeError::NotAnImage),
     }

@@ -221,22 +221,17 @@ pub fn list(workspace: &Path) -> (Vec<ExpRecord>, Vec<String>) {
 /// pipeline.lock names (an experiment that failed half-way has only the latter). A record or
 /// lock that cannot be read is an error naming it: `clean` must not prune what it pins.
 pub fn pinned_keys(workspace: &Path) -> anyhow::Result<Vec<String>> {
-    let mut keys = Vec::new();
+    let (records, mut unreadable) = list(workspace);
+    let mut keys: Vec<String> = records
+        .into_iter()
+        .flat_map(|r| r.keys.into_values())
+        .collect();
     let dirs = match fs_err::read_dir(workspace.join(DIR)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
         other => other?,
     };
-    let mut unreadable = Vec::new();
     for d in dirs {
-        let d = d?.path();
-        let record = d.join(RECORD);
-        if record.exists() {
-            match contract::load::<ExpRecord>(&record) {
-                Ok(r) => keys.extend(r.keys.into_values()),
-                Err(e) => unreadable.push(format!("{e:#}")),
-            }
-        }
-        match crate::pipeline::lockfile::load(&d) {
+        match crate::pipeline::lockfile::load(&d?.path()) {
             Ok(lock) => keys.extend(lock.stages.into_values().map(|s| s.key)),
             Err(e) => unreadable.push(e),
         }

@@ -14,7 +14,6 @@ impl Engine<'_> {
     /// Deletes cache entries the lock file does not reference; returns (entries, bytes).
     /// Entries named in `also` (an experiment's) are kept too.
     pub fn clean(&self, also: &[String]) -> anyhow::Result<(usize, u64)> {
-        super::confine::state_dir(self.workspace)?;
         let cache = Cache::new(self.workspace);
         cache.clear_tmp()?;
         let lock = lockfile::load(self.workspace).map_err(anyhow::Error::msg)?;

@@ -67,9 +67,9 @@ pub struct Engine<'a> {
 }
 
 impl Engine<'_> {
-    /// Brings the selected stages up to date. The caller holds the run lock.
+    /// Brings the selected stages up to date. The caller holds the run lock (whose taking
+    /// refused a linked `.pneumo`).
     pub fn run(&self, sel: &Selection) -> anyhow::Result<Vec<StageResult>> {
-        confine::state_dir(self.workspace)?;
         let cache = Cache::new(self.workspace);
         if let Err(e) = cache.clear_tmp() {
             // leftovers of a killed run cost disk, not correctness: say so and go on
@@ -88,11 +88,12 @@ impl Engine<'_> {
             .filter(|p| !matches!(p.freshness, Freshness::Fresh))
         {
             if let Some(decl) = self.pipeline.stage(&p.stage) {
-                let written = self.written(decl, &lock);
+                let written =
+                    matches!(decl.kind, StageKind::Cmd { .. }).then(|| self.written(decl, &lock));
                 for out in decl.written_paths() {
                     let path = confine::inside(self.workspace, out)
                         .with_context(|| format!("stage `{}`", decl.name))?;
-                    if let StageKind::Cmd { .. } = &decl.kind {
+                    if let Some(written) = &written {
                         written.check(out, &path)?;
                     }
                 }
