@@ -14,7 +14,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use pneumo_pipeline::data::resize::resize;
-use pneumo_pipeline::data::scaled::Decode;
+use pneumo_pipeline::data::scaled::{self, Decode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pneumo-pipeline");
 const SIDE: u32 = 224;
@@ -41,7 +41,7 @@ fn images(root: &Path) -> Vec<PathBuf> {
 
 fn prep(path: &Path, decode: Decode) -> Vec<u8> {
     let bytes = fs::read(path).expect("read");
-    let gray = decode.gray(&bytes, u64::MAX, SIDE).expect("decode");
+    let gray = scaled::gray(decode, &bytes, u64::MAX, SIDE).expect("decode");
     resize(&gray, SIDE, SIDE).expect("resize")
 }
 

@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 
 use common::Ws;
-use pneumo_pipeline::data::equalize::{Equalization, Method};
+use pneumo_pipeline::data::equalize::{self, Equalization, Method};
 use serde_json::Value;
 
 /// `common::TRAIN_64` and an evaluate stage whose model `predict` finds.
@@ -64,7 +64,7 @@ fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
     };
     let mut want = plain.clone();
     for img in want.chunks_mut(64 * 64) {
-        eq.apply(img, 64, 64);
+        equalize::apply(&eq, img, 64, 64);
     }
     assert!(
         cache(&ws) == want,
@@ -84,7 +84,7 @@ fn clahe_in_preprocess_reaches_the_cache_the_card_and_predict() {
     };
     let mut want = plain;
     for img in want.chunks_mut(64 * 64) {
-        eq.apply(img, 64, 64);
+        equalize::apply(&eq, img, 64, 64);
     }
     assert!(
         cache(&ws) == want,

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use common::Ws;
-use pneumo_pipeline::contract::job::StageJob;
+use pneumo_pipeline::pipeline::job::StageJob;
 use pneumo_pipeline::pipeline::key::CACHE_SCHEMA;
 use pneumo_pipeline::pipeline::lockfile;
 

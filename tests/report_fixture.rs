@@ -129,7 +129,7 @@ fn the_training_table_names_every_robustness_option_set() {
     p.label_smoothing = 0.1;
     p.dropout = 0.3;
     p.mixup = 0.4;
-    p.loss = pneumo_pipeline::stages::choices::Loss::Focal;
+    p.loss = pneumo_pipeline::contract::choices::Loss::Focal;
     p.augment.crop = 0.7;
     p.augment.gamma = 0.3;
     p.augment.blur = 1.5;

@@ -12,7 +12,7 @@ use std::process::Command;
 use common::Ws;
 use pneumo_pipeline::data::decode::DecodeError;
 use pneumo_pipeline::data::resize::resize;
-use pneumo_pipeline::data::scaled::{Decode, draft_denominator};
+use pneumo_pipeline::data::scaled::{self, Decode, draft_denominator};
 use pneumo_pipeline::model::explain::readable_film;
 use serde_json::Value;
 
@@ -76,9 +76,9 @@ fn scaled_decode_gives_pillows_draft_pixels_on_full_size_originals() {
     let mut scaled_some = false;
     for (file, (pw, ph, want)) in files.iter().zip(&pillow) {
         let bytes = fs::read(file).unwrap();
-        let gray = Decode::Scaled.gray(&bytes, u64::MAX, 224).unwrap();
+        let gray = scaled::gray(Decode::Scaled, &bytes, u64::MAX, 224).unwrap();
         assert_eq!((gray.width, gray.height), (*pw, *ph), "{}", file.display());
-        let full = Decode::Full.gray(&bytes, u64::MAX, 224).unwrap();
+        let full = scaled::gray(Decode::Full, &bytes, u64::MAX, 224).unwrap();
         let d = draft_denominator(full.width, full.height, 224);
         scaled_some |= d > 1;
         let got = resize(&gray, 224, 224).unwrap();
@@ -102,8 +102,8 @@ fn scaled_decode_gives_pillows_draft_pixels_on_full_size_originals() {
 #[test]
 fn png_and_cmyk_files_fall_back_to_the_full_decode() {
     let cmyk = include_bytes!("fixtures/cmyk.jpeg");
-    let full = Decode::Full.gray(cmyk, 1 << 20, 8).unwrap();
-    let scaled = Decode::Scaled.gray(cmyk, 1 << 20, 8).unwrap();
+    let full = scaled::gray(Decode::Full, cmyk, 1 << 20, 8).unwrap();
+    let scaled = scaled::gray(Decode::Scaled, cmyk, 1 << 20, 8).unwrap();
     assert_eq!(
         (scaled.width, scaled.pixels),
         (full.width, full.pixels),
@@ -114,29 +114,27 @@ fn png_and_cmyk_files_fall_back_to_the_full_decode() {
     image::GrayImage::from_fn(300, 300, |x, y| image::Luma([(x ^ y) as u8]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    let scaled = Decode::Scaled.gray(&png, 1 << 20, 64).unwrap();
+    let scaled = scaled::gray(Decode::Scaled, &png, 1 << 20, 64).unwrap();
     assert_eq!((scaled.width, scaled.height), (300, 300));
     assert_eq!(
         scaled.pixels,
-        Decode::Full.gray(&png, 1 << 20, 64).unwrap().pixels
+        scaled::gray(Decode::Full, &png, 1 << 20, 64)
+            .unwrap()
+            .pixels
     );
     // a JPEG body cut short decodes what it holds, as libjpeg (and so Pillow) warns and
     // goes on; garbage after the markers is an error, not a panic
     let film = fs::read(&originals()[0]).unwrap();
     let mut broken = film[..film.len() / 3].to_vec();
     broken.extend_from_slice(&[0xFF, 0xD9]);
-    assert!(
-        Decode::Scaled
-            .gray(&broken, u64::MAX, 224)
-            .is_ok_and(|g| g.width > 0)
-    );
+    assert!(scaled::gray(Decode::Scaled, &broken, u64::MAX, 224).is_ok_and(|g| g.width > 0));
     // the pixel limit holds as for the full decode
     assert!(matches!(
-        Decode::Scaled.gray(&film, 1_000_000, 224),
+        scaled::gray(Decode::Scaled, &film, 1_000_000, 224),
         Err(DecodeError::TooLarge { .. })
     ));
     let garbage = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xD9];
-    assert!(Decode::Scaled.gray(&garbage, u64::MAX, 224).is_err());
+    assert!(scaled::gray(Decode::Scaled, &garbage, u64::MAX, 224).is_err());
 }
 
 const CONFIG: &str = "  evaluate:
@@ -218,7 +216,7 @@ fn heatmap_is_drawn_on_the_full_film(ws: &Ws, film: &Path) {
     let full = pneumo_pipeline::data::decode::decode_gray(&bytes, 1 << 26)
         .unwrap()
         .1;
-    let drafted = Decode::Scaled.gray(&bytes, 1 << 26, 64).unwrap();
+    let drafted = scaled::gray(Decode::Scaled, &bytes, 1 << 26, 64).unwrap();
     assert!(drafted.width < full.width, "{} px", drafted.width);
     let left: Vec<u8> = (0..drawn.height())
         .flat_map(|y| (0..drawn.width() / 2).map(move |x| (x, y)))

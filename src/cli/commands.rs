@@ -4,9 +4,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use pneumo_pipeline::contract::job::StageJob;
 use pneumo_pipeline::pipeline::cache::{Cache, Lookup};
 use pneumo_pipeline::pipeline::decl::ExecutorKind;
+use pneumo_pipeline::pipeline::job::StageJob;
 use pneumo_pipeline::pipeline::lockfile;
 use pneumo_pipeline::pipeline::remote::Remote;
 use pneumo_pipeline::pipeline::report::Reporter;

@@ -70,7 +70,7 @@ pub fn run(workspace: &Path, o: RunOptions) -> anyhow::Result<i32> {
         bail!("experiment `{name}` exists; pick another --name (or look at it: exp show)");
     }
     fs_err::create_dir_all(&dir)?;
-    pneumo_pipeline::pipeline::atomic::write_atomic(
+    pneumo_pipeline::contract::atomic::write_atomic(
         &dir.join(pneumo_pipeline::pipeline::CONFIG_FILE),
         variant.as_bytes(),
     )?;

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::atomic::{sync_dir, write_atomic};
 use super::inputs::hash_file;
 use super::key::{CACHE_SCHEMA, StageKey};
+use crate::contract::atomic::{sync_dir, write_atomic};
 
 /// One output file of a cached run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::cache::Cache;
 use super::lockfile;
 use super::runner::{Engine, remove_path};
-use crate::contract::job;
+use crate::pipeline::job;
 
 impl Engine<'_> {
     /// Deletes cache entries the lock file does not reference; returns (entries, bytes).

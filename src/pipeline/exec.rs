@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 
 use super::report::Reporter;
 use super::stage::{Registry, StageContext, Upstream};
-use crate::contract::job::StageJob;
+use crate::pipeline::job::StageJob;
 
 /// Runs `job`'s stage, writing its outputs into `job.out_dir`.
 pub fn run_job(job: &StageJob, registry: &Registry, reporter: &dyn Reporter) -> anyhow::Result<()> {

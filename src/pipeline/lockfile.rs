@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::atomic::write_atomic;
 use super::cache::OutFile;
 use super::key::CACHE_SCHEMA;
-use super::runtime::Runtime;
+use crate::contract::atomic::write_atomic;
+use crate::contract::runtime::Runtime;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockFile {

@@ -3,7 +3,6 @@
 //! It knows stages only through the [`stage::Stage`] trait and never touches images,
 //! tables or tensors.
 
-pub mod atomic;
 pub mod cache;
 pub mod clean;
 pub mod cmd;
@@ -16,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod expand;
 pub mod inputs;
+pub mod job;
 pub mod key;
 pub mod locate;
 pub mod lockfile;
@@ -24,10 +24,10 @@ pub mod out_paths;
 pub mod owned;
 pub mod plan;
 pub mod remote;
+pub mod remote_entry;
 pub mod report;
 pub mod runlock;
 pub mod runner;
-pub mod runtime;
 pub mod schedule;
 pub mod slurm;
 pub mod stage;

@@ -14,7 +14,6 @@ use std::sync::Mutex;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
 use super::cache::{Cache, Entry, Lookup, OutFile};
 use super::confine;
 use super::decl::StageDecl;
@@ -22,6 +21,7 @@ use super::inputs::hash_file;
 use super::lockfile::{self, LockFile};
 use super::out_paths::components_key;
 use super::runner::{Engine, lock_of, remove_path};
+use crate::contract::atomic::write_atomic;
 
 /// Where in-flight records live.
 pub const DIR: &str = ".pneumo/running";

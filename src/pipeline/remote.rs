@@ -22,7 +22,7 @@ use object_store::{ObjectStore, PutPayload};
 use super::cache::{Cache, Entry, OutFile};
 use super::key::StageKey;
 use crate::contract::Versioned;
-use crate::contract::remote::{FORMAT, RemoteEntry};
+use crate::pipeline::remote_entry::{FORMAT, RemoteEntry};
 
 /// Whether `url` names a remote cache this build can use.
 pub fn check_url(url: &str) -> Result<(), String> {

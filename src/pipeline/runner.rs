@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::atomic::temp_sibling;
 use super::cache::{Cache, Entry, Pending};
 use super::cmd;
 use super::confine;
@@ -21,11 +20,12 @@ use super::lockfile::{self, InputsSummary, LockFile, LockedStage};
 use super::owned::InFlight;
 use super::remote::Remote;
 use super::report::Reporter;
-use super::runtime::Runtime;
 use super::slurm::{self, Slurm};
 use super::stage::Registry;
 use super::verify;
-use crate::contract::job::{self, JobUpstream, StageJob};
+use crate::contract::atomic::temp_sibling;
+use crate::contract::runtime::Runtime;
+use crate::pipeline::job::{self, JobUpstream, StageJob};
 
 pub use super::plan::{Freshness, Planned, Selection};
 

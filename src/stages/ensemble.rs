@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate;
 use super::charts;
-use super::choices::{Checkpoint, Combine, Device};
 use super::evaluate::{self, EvaluateParams, METRICS, Metrics, Threshold, read_predictions};
-use super::predictions::write_predictions;
 use super::split;
+use crate::contract::choices::{Checkpoint, Combine, Device};
 use crate::contract::{read_json, write_json};
 use crate::model::recalibrate::Method;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::tables::predictions::write_predictions;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +119,7 @@ impl TypedStage for Ensemble {
             calibration: p.calibration,
             tta: None,
             device: Device::Cpu,
-            precision: crate::stages::choices::Precision::Fp32,
+            precision: crate::contract::choices::Precision::Fp32,
             adabn: false,
         };
         let (mut metrics, preds) = evaluate::evaluate(&rows, &probs, &as_evaluate)?;

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::choices::{Checkpoint, Device, Precision};
 use super::split::{self, SplitRow};
 use super::threshold::fragility;
 pub use super::threshold::{Fragility, Threshold};
 use super::train::{BEST, LATEST};
 use super::worker;
 use crate::contract::card::{self, ModelCard, Tta};
+use crate::contract::choices::{Checkpoint, Device, Precision};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
 use crate::model::recalibrate::{self, Calibrator, Method};
@@ -81,14 +81,11 @@ fn d_device() -> Device {
     Device::Cpu
 }
 
-use super::predictions::write_predictions;
-pub use super::predictions::{Prediction, read_predictions};
-
-pub const METRICS: &str = "metrics.json";
-pub const PREDICTIONS_CSV: &str = "predictions.csv";
-pub const PREDICTIONS: &str = "predictions.parquet";
-/// The model folder `predict` reads: model.json with the chosen threshold, plus weights.
-pub const MODEL_DIR: &str = "model";
+pub use crate::contract::predictions::{
+    METRICS, MODEL_DIR, PREDICTIONS, PREDICTIONS_CSV, Prediction,
+};
+pub use crate::tables::predictions::read_predictions;
+use crate::tables::predictions::write_predictions;
 
 /// Sensitivity on one pneumonia subtype.
 #[derive(Debug, Clone, Serialize, Deserialize)]

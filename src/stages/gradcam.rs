@@ -3,100 +3,13 @@
 //! for a seeded pick of TP/TN/FP/FN, the mean map per label,
 //! the share of map mass per image quadrant, and a deletion test against random order.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-use super::choices::{Device, Role};
 use super::evaluate::{MODEL_DIR, PREDICTIONS};
 use super::{preprocess, worker};
+use crate::contract::choices::{Device, Role};
 use crate::contract::task::WorkerTask;
-use crate::model::explain::Quadrants;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GradcamParams {
-    /// Which role's images (`test` or `val`).
-    #[serde(default = "d_role")]
-    pub role: Role,
-    /// Overlays written for each of TP, TN, FP, FN.
-    #[serde(default = "d_per_outcome")]
-    pub per_outcome: usize,
-    /// Images (predicted pneumonia) in the deletion test; 0 skips it.
-    #[serde(default = "d_deletion_images")]
-    pub deletion_images: usize,
-    /// Points on the deletion curve after the intact image.
-    #[serde(default = "d_deletion_steps")]
-    pub deletion_steps: usize,
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default = "d_device")]
-    pub device: Device,
-}
-
-fn d_role() -> Role {
-    Role::Test
-}
-fn d_per_outcome() -> usize {
-    3
-}
-fn d_deletion_images() -> usize {
-    48
-}
-fn d_deletion_steps() -> usize {
-    20
-}
-fn d_device() -> Device {
-    Device::Cpu
-}
-
-pub const SUMMARY: &str = "gradcam.json";
-
-/// Mean quadrant shares over a group of images.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Regions {
-    pub images: usize,
-    /// Images whose map is zero everywhere (no positive evidence): left out of `shares`.
-    pub empty: usize,
-    /// Mean over the other images; sums to 1 when any image has a map.
-    pub shares: Quadrants,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Overlay {
-    /// Relative to the stage's output folder.
-    pub file: String,
-    pub path: String,
-    pub outcome: String,
-    pub label: String,
-    pub probability: f64,
-    pub quadrants: Quadrants,
-}
-
-/// gradcam.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GradcamSummary {
-    pub role: String,
-    pub images: usize,
-    pub side: usize,
-    pub layer: String,
-    pub by_outcome: BTreeMap<String, Regions>,
-    pub by_label: BTreeMap<String, Regions>,
-    /// Label -> (file of `side * side` little-endian f32, images averaged).
-    pub mean_maps: BTreeMap<String, (String, usize)>,
-    pub overlays: Vec<Overlay>,
-    pub deletion_images: usize,
-    pub deletion_steps: usize,
-    /// The deletion test blanks the cells of a `grid x grid` tiling, to the image's mean.
-    pub deletion_grid: usize,
-    /// Mean probability over the deletion curve (lower: the map found what the model uses).
-    pub deletion_auc_salient: f64,
-    /// Mean probability of the intact images and of the fully blanked ones.
-    pub deletion_start: f64,
-    pub deletion_end: f64,
-    pub deletion_auc_random: f64,
-}
+pub use crate::contract::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions, SUMMARY};
 
 pub struct Gradcam;
 

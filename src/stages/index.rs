@@ -38,33 +38,7 @@ fn default_max_pixels() -> u64 {
     DEFAULT_MAX_PIXELS
 }
 
-/// `summary.json`: what the index found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexSummary {
-    /// The dataset folder, workspace-relative.
-    pub data: String,
-    pub images: usize,
-    /// Usable images per official split and label.
-    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Official split folders with no usable image (Mendeley's layout has no `val`).
-    pub missing_splits: Vec<String>,
-    /// Unusable files and why.
-    pub bad_files: Vec<BadFile>,
-    /// Files outside the `{split}/{label}/file` layout, not indexed.
-    pub ignored_files: Vec<String>,
-    /// Groups of byte-identical files.
-    pub duplicate_groups: Vec<Vec<String>>,
-    /// Patients with images in more than one official split (a leak).
-    pub cross_split_patients: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BadFile {
-    pub path: String,
-    pub error: String,
-}
-
-pub const SUMMARY: &str = "summary.json";
+pub use crate::contract::index::{BadFile, IndexSummary, SUMMARY};
 
 pub struct Index;
 

@@ -1,14 +1,11 @@
 //! The built-in stage kinds, registered for the engine.
 
 pub mod aggregate;
-pub mod augment;
 pub mod charts;
-pub mod choices;
 pub mod ensemble;
 pub mod evaluate;
 pub mod gradcam;
 pub mod index;
-pub mod predictions;
 pub mod preprocess;
 pub mod report;
 pub mod split;

@@ -8,21 +8,22 @@ use fs_err::{self as fs, File};
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;
-use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::equalize::{Equalization, Method};
+pub use crate::contract::preprocess::{
+    CacheMeta, CachedImage, IMAGENET_MEAN, IMAGENET_STD, IMAGES, INDEX, META,
+};
+use crate::data::equalize::{self, Equalization, Method};
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
-use crate::data::scaled::Decode;
-use crate::data::table::write_parquet;
+use crate::data::scaled::{self, Decode};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 use crate::stages::index::{BadFile, IndexSummary, SUMMARY};
+use crate::tables::cache::write_index;
+pub use crate::tables::cache::{read_cache, read_meta};
 
 /// ImageNet statistics, the write-up's normalisation.
-pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,41 +85,6 @@ fn default_std() -> [f64; 3] {
     IMAGENET_STD
 }
 
-/// `meta.json`: everything a reader needs to turn `images.u8` into network input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CacheMeta {
-    pub count: usize,
-    pub height: u32,
-    pub width: u32,
-    pub dtype: String,
-    pub layout: String,
-    /// Normalisation to apply at load: `(x / 255 - mean[c]) / std[c]` per channel.
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-    pub grayscale: String,
-    pub resize: String,
-    /// Mean and standard deviation of all cached pixels, scaled to [0, 1].
-    pub pixel_mean: f64,
-    pub pixel_std: f64,
-    /// The dataset folder the images were read from, workspace-relative (the index's):
-    /// where Grad-CAM finds the original films. Empty in caches written before version 2.
-    #[serde(default)]
-    pub data: String,
-    /// The per-image normalisation applied after resizing (absent: none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equalize: Option<Equalization>,
-    /// How files were decoded (absent: in full).
-    #[serde(default, skip_serializing_if = "Decode::is_full")]
-    pub decode: Decode,
-    /// Files the index accepted whose pixels failed to decode: not cached, so in no role.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rejected: Vec<BadFile>,
-}
-
-pub const IMAGES: &str = "images.u8";
-pub const INDEX: &str = "images.parquet";
-pub const META: &str = "meta.json";
-
 /// Images decoded per parallel batch: bounds memory on full-size originals.
 const BATCH: usize = 256;
 
@@ -177,7 +143,7 @@ impl TypedStage for Preprocess {
             .collect();
         let side = p.size;
         let equalize = p.equalization();
-        p.decode.ready().map_err(anyhow::Error::msg)?;
+        scaled::ready(p.decode).map_err(anyhow::Error::msg)?;
         let bar = ctx.reporter.progress("preprocess", rows.len() as u64);
         let path = ctx.out_dir.join(IMAGES);
         let mut out = BufWriter::new(
@@ -193,7 +159,7 @@ impl TypedStage for Preprocess {
                     let file = root.join(&r.path);
                     let bytes =
                         fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    let gray = match p.decode.gray(&bytes, u64::MAX, side) {
+                    let gray = match scaled::gray(p.decode, &bytes, u64::MAX, side) {
                         Ok(gray) => gray,
                         Err(e) => {
                             bar.inc(1);
@@ -203,7 +169,7 @@ impl TypedStage for Preprocess {
                     let mut px = resize(&gray, side, side)
                         .map_err(|e| anyhow::anyhow!("resizing {}: {e}", file.display()))?;
                     if let Some(eq) = &equalize {
-                        eq.apply(&mut px, side as usize, side as usize);
+                        equalize::apply(eq, &mut px, side as usize, side as usize);
                     }
                     bar.inc(1);
                     Ok(Ok(px))
@@ -278,60 +244,4 @@ impl TypedStage for Preprocess {
         ));
         Ok(())
     }
-}
-
-fn write_index(path: &std::path::Path, rows: &[ManifestRow]) -> anyhow::Result<()> {
-    let col = |name: &str, f: &dyn Fn(&ManifestRow) -> String| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
-    };
-    let mut df = DataFrame::new_infer_height(vec![
-        Column::new("row".into(), (0..rows.len() as u32).collect::<Vec<u32>>()),
-        col("path", &|r| r.path.clone()),
-        col("split", &|r| r.split.clone()),
-        col("label", &|r| r.label.clone()),
-        col("patient_id", &|r| r.patient_id.clone()),
-        col("subtype", &|r| r.subtype.clone()),
-        col("hash", &|r| r.hash.clone()),
-    ])?;
-    write_parquet(path, &mut df)
-}
-
-/// One cached image: its row in `images.u8` and what the index says of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedImage {
-    pub row: usize,
-    pub path: String,
-    pub label: String,
-}
-
-/// Reads a preprocess output folder: its metadata, rows and pixels.
-/// The cache's meta.json.
-pub fn read_meta(dir: &std::path::Path) -> anyhow::Result<CacheMeta> {
-    crate::contract::read_json(&dir.join(META), "preprocess cache description")
-}
-
-pub fn read_cache(dir: &std::path::Path) -> anyhow::Result<(CacheMeta, Vec<CachedImage>, Vec<u8>)> {
-    let meta = read_meta(dir)?;
-    let df = crate::data::table::read_parquet(&dir.join(INDEX))?;
-    let paths = crate::data::table::required_strings(&df, "path")?;
-    let labels = crate::data::table::required_strings(&df, "label")?;
-    let rows = paths
-        .into_iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(row, (path, label))| CachedImage { row, path, label })
-        .collect::<Vec<_>>();
-    let pixels = fs::read(dir.join(IMAGES))
-        .with_context(|| format!("reading {}", dir.join(IMAGES).display()))?;
-    let want = meta.count * meta.height as usize * meta.width as usize;
-    if pixels.len() != want || rows.len() != meta.count {
-        anyhow::bail!(
-            "{}: {} bytes and {} rows, meta.json says {} images",
-            dir.display(),
-            pixels.len(),
-            rows.len(),
-            meta.count
-        );
-    }
-    Ok((meta, rows, pixels))
 }

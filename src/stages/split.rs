@@ -3,24 +3,15 @@
 
 use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use crate::contract::split::{COUNTS, FILE, Protocol, ROLES, SplitCounts, SplitRow};
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::rng::SplitMix64;
-use crate::data::table::{read_parquet, required_strings, write_parquet};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// The write-up's: balanced train from official train, val = official test, test = official val.
-    Writeup,
-    /// Patient-disjoint stratified validation from official train (+val); test = official test.
-    Patient,
-}
+use crate::tables::split::write_split;
+pub use crate::tables::split::{read_roles, read_rows};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,11 +25,6 @@ pub struct SplitParams {
     pub val_fraction: f64,
 }
 
-impl Protocol {
-    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
-    pub const ALL: &'static [&'static str] = &["writeup", "patient"];
-}
-
 fn default_protocol() -> Protocol {
     Protocol::Writeup
 }
@@ -47,28 +33,6 @@ fn default_seed() -> u64 {
 }
 fn default_val_fraction() -> f64 {
     0.1
-}
-
-pub const ROLES: [&str; 4] = ["train", "val", "test", "unused"];
-pub const FILE: &str = "split.parquet";
-pub const COUNTS: &str = "counts.json";
-
-/// `counts.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitCounts {
-    pub protocol: Protocol,
-    pub seed: u64,
-    pub val_fraction: Option<f64>,
-    /// Role -> label -> images.
-    pub images: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Role -> distinct patients.
-    pub patients: BTreeMap<String, usize>,
-    /// True when no patient has images in two of train/val/test.
-    pub patient_disjoint: bool,
-    /// Patients found in more than one role.
-    pub shared_patients: Vec<String>,
-    /// Roles with no image (e.g. `test` under `writeup` on Mendeley's layout, which has no val/).
-    pub empty_roles: Vec<String>,
 }
 
 pub struct Split;
@@ -101,7 +65,7 @@ impl TypedStage for Split {
             .collect();
         let roles = assign(&rows, &p);
         let counts = count(&rows, &roles, &p);
-        write(&ctx.out_dir.join(FILE), &rows, &roles)?;
+        write_split(&ctx.out_dir.join(FILE), &rows, &roles)?;
         fs::write(
             ctx.out_dir.join(COUNTS),
             serde_json::to_vec_pretty(&counts)?,
@@ -262,61 +226,6 @@ fn count(rows: &[ManifestRow], roles: &[&str], p: &SplitParams) -> SplitCounts {
         patient_disjoint: shared_patients.is_empty(),
         shared_patients,
     }
-}
-
-fn write(path: &Path, rows: &[ManifestRow], roles: &[&str]) -> anyhow::Result<()> {
-    let col = |name: &str, f: &dyn Fn(&ManifestRow) -> String| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
-    };
-    let mut df = DataFrame::new_infer_height(vec![
-        col("path", &|r| r.path.clone()),
-        Column::new(
-            "role".into(),
-            roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-        ),
-        col("split", &|r| r.split.clone()),
-        col("label", &|r| r.label.clone()),
-        col("patient_id", &|r| r.patient_id.clone()),
-        col("subtype", &|r| r.subtype.clone()),
-    ])?;
-    write_parquet(path, &mut df)
-}
-
-/// One row of a split file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SplitRow {
-    pub path: String,
-    pub role: String,
-    pub label: String,
-    pub patient_id: String,
-    pub subtype: String,
-}
-
-/// Every row of a split file, `unused` ones included.
-pub fn read_rows(path: &Path) -> anyhow::Result<Vec<SplitRow>> {
-    let df = read_parquet(path)?;
-    let cols = ["path", "role", "label", "patient_id", "subtype"]
-        .map(|c| required_strings(&df, c))
-        .into_iter()
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((0..df.height())
-        .map(|i| SplitRow {
-            path: cols[0][i].clone(),
-            role: cols[1][i].clone(),
-            label: cols[2][i].clone(),
-            patient_id: cols[3][i].clone(),
-            subtype: cols[4][i].clone(),
-        })
-        .collect())
-}
-
-/// (path, role) pairs of a split file.
-pub fn read_roles(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let df = read_parquet(path)?;
-    Ok(required_strings(&df, "path")?
-        .into_iter()
-        .zip(required_strings(&df, "role")?)
-        .collect())
 }
 
 /// The counts as the CLI prints them.

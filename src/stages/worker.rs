@@ -29,8 +29,7 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(worker)
 }
 
-/// Threads the worker's libtorch uses, when the stage has `resources: {cpus}`.
-pub const THREADS_ENV: &str = "PNEUMO_THREADS";
+pub use crate::contract::task::THREADS_ENV;
 
 /// Runs `task` in the worker for the stage of `ctx`: the task file goes into the stage's
 /// scratch folder (kept when the stage fails, so it can be rerun by hand with

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use pneumo_pipeline::stages::choices::Arch;
+use pneumo_contract::choices::Arch;
 use pneumo_torch::net;
 use pneumo_torch::net::{channels_last, to_channels_last};
 use pneumo_torch::optim::{Optimizer, Rule};

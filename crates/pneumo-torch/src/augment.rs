@@ -4,7 +4,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use pneumo_pipeline::data::rng::SplitMix64;
+use pneumo_core::data::rng::SplitMix64;
 
 /// Per-image affine warps and intensity changes, drawn on the host from the run's seed.
 #[derive(Debug, Clone, Default)]

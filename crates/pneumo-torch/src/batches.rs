@@ -2,9 +2,9 @@
 //! seed and the iteration, so a resumed run draws exactly the batches an uninterrupted one
 //! would.
 
-use pneumo_pipeline::data::rng::SplitMix64;
-use pneumo_pipeline::stages::choices;
-use pneumo_pipeline::stages::train::{Augment, TrainParams};
+use pneumo_contract::choices;
+use pneumo_contract::{augment::Augment, train::TrainParams};
+use pneumo_core::data::rng::SplitMix64;
 
 use crate::augment::{Augmentation, Elastic};
 

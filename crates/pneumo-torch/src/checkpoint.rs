@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
-use pneumo_pipeline::stages::train::BEST;
+use pneumo_contract::train::BEST;
 
 use crate::optim::Optimizer;
 use crate::train::Evaluation;

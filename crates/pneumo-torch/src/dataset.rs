@@ -6,9 +6,10 @@ use std::path::Path;
 use anyhow::Context;
 use tch::{Device, Kind, Tensor};
 
-use pneumo_pipeline::data::equalize::Equalization;
-use pneumo_pipeline::data::scaled::Decode;
-use pneumo_pipeline::stages::{preprocess, split};
+use pneumo_contract::split;
+use pneumo_core::data::equalize::Equalization;
+use pneumo_core::data::scaled::Decode;
+use pneumo_core::tables::{cache, split as split_table};
 
 use crate::augment::Augmentation;
 use crate::net::channels_last;
@@ -31,9 +32,9 @@ pub struct Dataset {
 impl Dataset {
     /// Joins the cache with the split by image path; images the split leaves unused are dropped.
     pub fn load(cache_dir: &Path, split_dir: &Path) -> anyhow::Result<Dataset> {
-        let (meta, rows, pixels) = preprocess::read_cache(cache_dir)?;
+        let (meta, rows, pixels) = cache::read_cache(cache_dir)?;
         let roles_by_path: BTreeMap<String, String> =
-            split::read_roles(&split_dir.join(split::FILE))?
+            split_table::read_roles(&split_dir.join(split::FILE))?
                 .into_iter()
                 .collect();
         let mut roles: BTreeMap<String, Vec<(usize, f32)>> = BTreeMap::new();

@@ -10,15 +10,16 @@ use anyhow::{Context, bail};
 use tch::Device;
 use tch::nn::VarStore;
 
-use pneumo_pipeline::contract::card::FILE as MODEL;
-use pneumo_pipeline::contract::scores::{ScoreRow, write_scores};
-use pneumo_pipeline::data::decode::decode_gray;
-use pneumo_pipeline::data::rng::SplitMix64;
-use pneumo_pipeline::model::explain::{
+use pneumo_contract::card::FILE as MODEL;
+use pneumo_contract::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
+use pneumo_contract::predictions::Prediction;
+use pneumo_contract::scores::{ScoreRow, write_scores};
+use pneumo_core::data::decode::decode_gray;
+use pneumo_core::data::rng::SplitMix64;
+use pneumo_core::model::explain::{
     Quadrants, area, cell_orders, deletion_series, overlay, readable_overlay,
 };
-use pneumo_pipeline::stages::evaluate::{Prediction, read_predictions};
-use pneumo_pipeline::stages::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
+use pneumo_core::tables::predictions::read_predictions;
 
 use crate::augment::Augmentation;
 use crate::batches::mix;
@@ -27,7 +28,7 @@ use crate::gradcam::{grad_cam, upsample_normalised};
 use crate::net::{self, Network, to_channels_last};
 use crate::train::device;
 use crate::weights;
-pub use pneumo_pipeline::contract::card::ModelCard as Card;
+pub use pneumo_contract::card::ModelCard as Card;
 
 /// View `v` of test-time augmentation for `n` images: one gentle affine transform drawn from
 /// (`seed`, `v`), the same for every image, intensity unchanged.
@@ -360,7 +361,7 @@ pub fn gradcam(
         deletion_auc_random: area(&random),
     };
     fs::write(
-        out.join(pneumo_pipeline::stages::gradcam::SUMMARY),
+        out.join(pneumo_contract::gradcam::SUMMARY),
         serde_json::to_vec_pretty(&summary)?,
     )?;
     Ok(summary)

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use pneumo_pipeline::contract::card::ModelCard;
-use pneumo_pipeline::contract::task::WorkerTask;
-use pneumo_pipeline::stages::train::BEST;
+use pneumo_contract::card::ModelCard;
+use pneumo_contract::task::WorkerTask;
+use pneumo_contract::train::BEST;
 use pneumo_torch::dataset::Dataset;
 use pneumo_torch::infer::{self, Model};
 use pneumo_torch::{runtime, say};
@@ -135,7 +135,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Exec { task } => {
             say::to_events();
-            if let Some(n) = std::env::var(pneumo_pipeline::stages::worker::THREADS_ENV)
+            if let Some(n) = std::env::var(pneumo_contract::task::THREADS_ENV)
                 .ok()
                 .and_then(|v| v.parse::<i32>().ok())
                 .filter(|n| *n > 0)

@@ -6,7 +6,7 @@
 use tch::Tensor;
 use tch::nn::{self, ModuleT, VarStore};
 
-use pneumo_pipeline::stages::choices::Arch;
+use pneumo_contract::choices::Arch;
 
 use crate::densenet::DenseNet;
 use crate::resnet::ResNet;

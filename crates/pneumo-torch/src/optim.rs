@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
-use pneumo_pipeline::stages::choices::Schedule;
+use pneumo_contract::choices::Schedule;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {

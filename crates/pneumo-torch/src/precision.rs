@@ -49,13 +49,13 @@ pub fn native_bf16(device: Device) -> bool {
     if device.is_cuda() {
         return true;
     }
-    let (_, flags) = pneumo_pipeline::pipeline::runtime::Runtime::cpu_of_this_machine();
-    pneumo_pipeline::pipeline::runtime::cpu_has_native_bf16(&flags)
+    let (_, flags) = pneumo_contract::runtime::Runtime::cpu_of_this_machine();
+    pneumo_contract::runtime::cpu_has_native_bf16(&flags)
 }
 
 /// Whether training autocasts to bf16 for `precision` on `device`.
-pub fn resolve(precision: pneumo_pipeline::stages::choices::Precision, device: Device) -> bool {
-    use pneumo_pipeline::stages::choices::Precision;
+pub fn resolve(precision: pneumo_contract::choices::Precision, device: Device) -> bool {
+    use pneumo_contract::choices::Precision;
     match precision {
         Precision::Fp32 => false,
         Precision::Bf16 => true,

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use pneumo_pipeline::data::decode::decode_gray;
-use pneumo_pipeline::data::read::read_image_file;
-use pneumo_pipeline::model::explain::readable_overlay;
-use pneumo_pipeline::pipeline::atomic::write_atomic;
+use pneumo_contract::atomic::write_atomic;
+use pneumo_core::data::decode::decode_gray;
+use pneumo_core::data::read::read_image_file;
+use pneumo_core::data::{equalize, scaled};
+use pneumo_core::model::explain::readable_overlay;
 
 use crate::dataset::{Dataset, Host};
 use crate::infer::{FILM_PIXELS, Model};
@@ -45,7 +46,7 @@ pub fn predict(
              the training statistics and its probabilities differ from evaluate's",
         );
     }
-    model.card.decode.ready().map_err(anyhow::Error::msg)?;
+    scaled::ready(model.card.decode).map_err(anyhow::Error::msg)?;
     let ds = Dataset::for_inference(side, model.card.mean, model.card.std);
     if let Some(dir) = heatmap {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -56,16 +57,14 @@ pub fn predict(
         let name = file.display().to_string();
         let pixels = read_image_file(file)
             .and_then(|bytes| {
-                let gray = (model.card.decode)
-                    .gray(&bytes, FILM_PIXELS, side as u32)
+                let gray = scaled::gray(model.card.decode, &bytes, FILM_PIXELS, side as u32)
                     .map_err(|e| format!("not a usable image: {e}"))?;
                 Ok((bytes, gray))
             })
             .and_then(|(bytes, gray)| {
-                let mut px =
-                    pneumo_pipeline::data::resize::resize(&gray, side as u32, side as u32)?;
+                let mut px = pneumo_core::data::resize::resize(&gray, side as u32, side as u32)?;
                 if let Some(eq) = &model.card.equalize {
-                    eq.apply(&mut px, side as usize, side as usize);
+                    equalize::apply(eq, &mut px, side as usize, side as usize);
                 }
                 Ok((bytes, gray, px))
             });

@@ -4,9 +4,9 @@
 
 use tch::{Kind, Tensor};
 
-use pneumo_pipeline::data::rng::SplitMix64;
-use pneumo_pipeline::stages::choices::Loss;
-use pneumo_pipeline::stages::train::TrainParams;
+use pneumo_contract::choices::Loss;
+use pneumo_contract::train::TrainParams;
+use pneumo_core::data::rng::SplitMix64;
 
 use crate::batches::mix;
 

@@ -1,5 +1,5 @@
 //! What this process's libtorch is and which kernels it picks here: the `runtime.json` a
-//! network stage writes beside its outputs ([`pneumo_pipeline::pipeline::runtime`]).
+//! network stage writes beside its outputs ([`pneumo_contract::runtime`]).
 //!
 //! libtorch reports its version and ATen's CPU dispatch level only as `std::string`s
 //! (`at::show_config()`, `at::get_cpu_capability()`, what `torch.__config__.show()` and
@@ -9,7 +9,7 @@
 
 use std::os::raw::c_void;
 
-use pneumo_pipeline::pipeline::runtime::Runtime;
+use pneumo_contract::runtime::Runtime;
 use tch::Device;
 
 /// libstdc++'s `std::__cxx11::basic_string<char>`: data pointer, length, then either the

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pneumo_pipeline::contract::event::Event;
+use pneumo_contract::event::Event;
 
 static EVENTS: AtomicBool = AtomicBool::new(false);
 

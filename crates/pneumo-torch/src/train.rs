@@ -13,12 +13,12 @@ use anyhow::{Context, bail};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-pub use pneumo_pipeline::contract::summary::Evaluation;
-use pneumo_pipeline::contract::summary::{TrainSummary, write_history};
-use pneumo_pipeline::model::metrics;
-use pneumo_pipeline::model::stats;
-use pneumo_pipeline::stages::choices::{self, Monitor};
-use pneumo_pipeline::stages::train::{BEST, LATEST, TrainParams};
+use pneumo_contract::choices::{self, Monitor};
+pub use pneumo_contract::summary::Evaluation;
+use pneumo_contract::summary::{TrainSummary, write_history};
+use pneumo_contract::train::{BEST, LATEST, TrainParams};
+use pneumo_core::model::metrics;
+use pneumo_core::model::stats;
 
 use crate::batches::{Sampler, augmentation, mix};
 use crate::checkpoint::{

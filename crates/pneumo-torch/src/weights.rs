@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tch::{Kind, Tensor, nn::VarStore};
 
-use pneumo_pipeline::model::pth;
+use pneumo_core::model::pth;
 
 /// What a load did, for the user.
 #[derive(Debug, Default, PartialEq, Eq)]

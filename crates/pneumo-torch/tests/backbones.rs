@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use pneumo_pipeline::stages::choices::Arch;
+use pneumo_contract::choices::Arch;
 use pneumo_torch::gradcam::grad_cam;
 use pneumo_torch::net::{self, channels_last, to_channels_last};
 use pneumo_torch::weights::{self, safetensor};

@@ -53,9 +53,9 @@ fn the_model_card_loader_never_panics_and_keeps_its_promises() {
     runner(50_000)
         .run(&edits(), |(edits, keep)| {
             fs::write(&file, mutate(&seed, &edits, keep)).unwrap();
-            if let Ok(card) = pneumo_pipeline::contract::card::ModelCard::load(&file) {
+            if let Ok(card) = pneumo_contract::card::ModelCard::load(&file) {
                 // whatever parsed is safe to use
-                prop_assert!(pneumo_pipeline::contract::card::SIDES.contains(&card.input_side));
+                prop_assert!(pneumo_contract::card::SIDES.contains(&card.input_side));
                 prop_assert!(card.std.iter().all(|s| *s > 0.0 && s.is_finite()));
                 prop_assert!((0.0..=1.0).contains(&card.threshold));
             }

@@ -26,7 +26,7 @@ use script::{NO_WORKSPACE, Script};
 
 use super::decl::{Executor, StageDecl};
 use super::report::Reporter;
-use crate::contract::job::StageJob;
+use crate::pipeline::job::StageJob;
 
 /// Where the runs' folders are, relative to the workspace.
 pub const DIR: &str = ".pneumo/slurm";

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::evaluate::{METRICS, Metrics, read_predictions};
 use super::gradcam::{self, GradcamSummary};
-use super::predictions::Prediction;
+use crate::contract::predictions::Prediction;
 use crate::contract::summary::{HISTORY, TrainSummary};
 use crate::model::explain::viridis;
 use crate::pipeline::stage::{StageContext, TypedStage};

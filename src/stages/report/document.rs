@@ -193,8 +193,8 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
          checkpoint is saved under torchvision's parameter names.",
         params.arch.title(),
         match params.loss {
-            crate::stages::choices::Loss::Bce => s("binary cross-entropy"),
-            crate::stages::choices::Loss::Focal => {
+            crate::contract::choices::Loss::Bce => s("binary cross-entropy"),
+            crate::contract::choices::Loss::Focal => {
                 format!("the focal loss (gamma {})", json_num(params.focal_gamma))
             }
         },

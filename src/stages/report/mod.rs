@@ -31,8 +31,8 @@ use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::split::{COUNTS, SplitCounts};
 use crate::contract::card::{self, ModelCard};
 use crate::contract::read_json;
+use crate::contract::runtime::Runtime;
 use crate::contract::summary::{HISTORY, TrainSummary};
-use crate::pipeline::runtime::Runtime;
 use crate::pipeline::stage::{StageContext, TypedStage, UpstreamError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +44,7 @@ pub struct ReportParams {
     pub title: Option<String>,
 }
 
-fn default_title(arch: crate::stages::choices::Arch) -> String {
+fn default_title(arch: crate::contract::choices::Arch) -> String {
     format!(
         "Pneumonia on pediatric chest X-rays: a {} classifier, reproduced and measured",
         arch.title()

@@ -199,7 +199,7 @@ mod tests {
     /// `convert("L")` gives 221, 218, 216, 213 for its first pixels.
     #[test]
     fn cmyk_jpeg_decodes_to_pillows_gray() {
-        let bytes = include_bytes!("../../tests/fixtures/cmyk.jpeg");
+        let bytes = include_bytes!("../../../../tests/fixtures/cmyk.jpeg");
         let (facts, gray) = decode_gray(bytes, 1 << 20).unwrap();
         assert_eq!((facts.width, facts.height), (16, 12));
         for (got, want) in gray.pixels.iter().zip([221u8, 218, 216, 213]) {

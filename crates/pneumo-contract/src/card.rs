@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{load, save, versioned};
-use crate::stages::train::TrainParams;
+use crate::train::TrainParams;
 
 pub const FILE: &str = "model.json";
 /// 2: typed card with `format`, `threshold_rule`; 1 (no `format` field): the untyped card.
@@ -39,7 +39,7 @@ pub struct ModelCard {
     /// The recalibration evaluate fitted on validation; `threshold` is on its scale, and
     /// `predict` applies it before comparing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<crate::model::recalibrate::Calibrator>,
+    pub calibration: Option<crate::calibrator::Calibrator>,
     /// Test-time augmentation: the probability is the mean over the image and these seeded
     /// views (evaluate's `tta`); `predict` does the same, so its probabilities are evaluate's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,7 +47,7 @@ pub struct ModelCard {
     /// The precision to score in (evaluate's `precision`; `auto` resolves on the machine
     /// that scores). Absent (train's card): fp32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub precision: Option<crate::stages::choices::Precision>,
+    pub precision: Option<crate::choices::Precision>,
     /// Transductive scoring (evaluate's `adabn`): batch-norm statistics recomputed on each
     /// scored role's own images before scoring it. `predict` cannot repeat it on a few files
     /// and says so; it scores with the training statistics.
@@ -59,10 +59,10 @@ pub struct ModelCard {
     /// The per-image normalisation of the cache the model was trained on; `predict`
     /// applies it after resizing, as `preprocess` did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equalize: Option<crate::data::equalize::Equalization>,
+    pub equalize: Option<crate::preprocess::Equalization>,
     /// How the cache decoded its files (absent: in full); `predict` decodes the same way.
-    #[serde(default, skip_serializing_if = "crate::data::scaled::Decode::is_full")]
-    pub decode: crate::data::scaled::Decode,
+    #[serde(default, skip_serializing_if = "crate::preprocess::Decode::is_full")]
+    pub decode: crate::preprocess::Decode,
 }
 
 /// Test-time augmentation: `views` affine views (rotation up to ±5°, zoom ±5%, shift ±3% of
@@ -225,23 +225,23 @@ mod tests {
             params: serde_json::from_value(serde_json::json!({"seed": 3})).unwrap(),
             threshold: 0.25,
             threshold_rule: Some("youden".into()),
-            calibration: Some(crate::model::recalibrate::Calibrator {
-                method: crate::model::recalibrate::Method::Platt,
+            calibration: Some(crate::calibrator::Calibrator {
+                method: crate::calibrator::Method::Platt,
                 a: 0.5,
                 b: -1.0,
             }),
             tta: Some(Tta { views: 4, seed: 1 }),
-            precision: Some(crate::stages::choices::Precision::Auto),
+            precision: Some(crate::choices::Precision::Auto),
             adabn: true,
             input_side: 128,
             mean: [0.5; 3],
             std: [0.25; 3],
-            equalize: Some(crate::data::equalize::Equalization {
-                method: crate::data::equalize::Method::Clahe,
+            equalize: Some(crate::preprocess::Equalization {
+                method: crate::preprocess::Method::Clahe,
                 clip: 2.0,
                 tiles: 8,
             }),
-            decode: crate::data::scaled::Decode::Scaled,
+            decode: crate::preprocess::Decode::Scaled,
         };
         c.write(dir.path()).unwrap();
         let back = ModelCard::load(&dir.path().join(FILE)).unwrap();

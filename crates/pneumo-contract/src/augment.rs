@@ -81,7 +81,7 @@ impl Default for Augment {
     }
 }
 
-pub(crate) fn d_elastic_sigma() -> f64 {
+pub fn d_elastic_sigma() -> f64 {
     5.0
 }
 fn is_elastic_sigma_default(s: &f64) -> bool {

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{load, save, versioned};
-use crate::stages::choices::Device;
-use crate::stages::gradcam::GradcamParams;
-use crate::stages::train::TrainParams;
+use crate::choices::Device;
+use crate::gradcam::GradcamParams;
+use crate::train::TrainParams;
 
 pub const FORMAT: u32 = 1;
+
+/// Threads the worker's libtorch uses, when the stage has `resources: {cpus}`.
+pub const THREADS_ENV: &str = "PNEUMO_THREADS";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,7 +2,6 @@
 //! pixel orders of the deletion test. Maps are row-major `side x side`, normalised to [0, 1].
 
 use image::{Rgb, RgbImage};
-use serde::{Deserialize, Serialize};
 
 use crate::data::decode::Gray;
 use crate::data::resize::resize;
@@ -110,54 +109,7 @@ fn blend(gray: &[u8], map: &[f32], w: usize, h: usize) -> RgbImage {
     img
 }
 
-/// Shares of a map's mass in each image quadrant; they sum to 1 (0 for an all-zero map).
-/// Image-left is the patient's right on a standard frontal (PA/AP) film.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Quadrants {
-    pub upper_left: f64,
-    pub upper_right: f64,
-    pub lower_left: f64,
-    pub lower_right: f64,
-}
-
-impl Quadrants {
-    pub fn of(cam: &[f32], side: usize) -> Quadrants {
-        let half = side / 2;
-        let mut q = [0.0f64; 4];
-        for y in 0..side {
-            for x in 0..side {
-                let i = usize::from(y >= half) * 2 + usize::from(x >= half);
-                q[i] += f64::from(cam[y * side + x]);
-            }
-        }
-        let total: f64 = q.iter().sum();
-        if total <= 0.0 {
-            return Quadrants::default();
-        }
-        Quadrants {
-            upper_left: q[0] / total,
-            upper_right: q[1] / total,
-            lower_left: q[2] / total,
-            lower_right: q[3] / total,
-        }
-    }
-
-    pub fn add(&mut self, o: &Quadrants) {
-        self.upper_left += o.upper_left;
-        self.upper_right += o.upper_right;
-        self.lower_left += o.lower_left;
-        self.lower_right += o.lower_right;
-    }
-
-    pub fn scaled(&self, k: f64) -> Quadrants {
-        Quadrants {
-            upper_left: self.upper_left * k,
-            upper_right: self.upper_right * k,
-            lower_left: self.lower_left * k,
-            lower_right: self.lower_right * k,
-        }
-    }
-}
+pub use pneumo_contract::gradcam::Quadrants;
 
 /// Pixel orders that blank square cells (a `grid x grid` tiling of the image) one at a time:
 /// by descending mean saliency, and in a seeded random order. Deleting whole cells in both

@@ -13,64 +13,31 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_ulong, c_void};
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
+pub use pneumo_contract::preprocess::Decode;
 
 use super::decode::{DecodeError, Gray, decode_gray};
 
-/// `preprocess`'s `decode` param, recorded in `meta.json` and the model card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decode {
-    /// Every pixel decoded, then resized: Pillow's `open().convert("L").resize()`.
-    #[default]
-    Full,
-    /// JPEGs decoded at the smallest of 1/8, 1/4, 1/2 of their size still at least the
-    /// output side (Pillow's `draft`); other files, and JPEGs TurboJPEG cannot turn grey
-    /// (CMYK), decoded in full.
-    Scaled,
+/// Fails with how to install TurboJPEG when `decode` needs it and it cannot load.
+pub fn ready(decode: Decode) -> Result<(), String> {
+    match decode {
+        Decode::Full => Ok(()),
+        Decode::Scaled => api().map(|_| ()),
+    }
 }
 
-impl Decode {
-    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
-    pub const ALL: &'static [&'static str] = &["full", "scaled"];
-
-    pub fn is_full(&self) -> bool {
-        *self == Decode::Full
-    }
-
-    /// For `meta.json` and the report.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Decode::Full => "full decode",
-            Decode::Scaled => {
-                "JPEGs decoded at 1/2 to 1/8 scale in the DCT domain (libjpeg-turbo, as Pillow's \
-                 draft), at least the output side"
+/// Grey pixels of `bytes`, at least `side` on each side where the scaled decode applies;
+/// `max_pixels` bounds the full size, as for [`decode_gray`].
+pub fn gray(decode: Decode, bytes: &[u8], max_pixels: u64, side: u32) -> Result<Gray, DecodeError> {
+    if decode == Decode::Scaled {
+        super::decode::inspect(bytes, max_pixels)?;
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            let api = api().map_err(DecodeError::Corrupt)?;
+            if let Some(gray) = api.decode_scaled(bytes, side, max_pixels)? {
+                return Ok(gray);
             }
         }
     }
-
-    /// Fails with how to install TurboJPEG when this decode needs it and it cannot load.
-    pub fn ready(&self) -> Result<(), String> {
-        match self {
-            Decode::Full => Ok(()),
-            Decode::Scaled => api().map(|_| ()),
-        }
-    }
-
-    /// Grey pixels of `bytes`, at least `side` on each side where the scaled decode applies;
-    /// `max_pixels` bounds the full size, as for [`decode_gray`].
-    pub fn gray(&self, bytes: &[u8], max_pixels: u64, side: u32) -> Result<Gray, DecodeError> {
-        if *self == Decode::Scaled {
-            super::decode::inspect(bytes, max_pixels)?;
-            if bytes.starts_with(&[0xFF, 0xD8]) {
-                let api = api().map_err(DecodeError::Corrupt)?;
-                if let Some(gray) = api.decode_scaled(bytes, side, max_pixels)? {
-                    return Ok(gray);
-                }
-            }
-        }
-        decode_gray(bytes, max_pixels).map(|(_, gray)| gray)
-    }
+    decode_gray(bytes, max_pixels).map(|(_, gray)| gray)
 }
 
 /// Pillow's `draft` scale: the largest of 8, 4, 2, 1 that `min(w / side, h / side)` reaches.

@@ -7,57 +7,7 @@
 //! say no more than `N` examples can. Monotone, so ROC AUC and the ranking are unchanged; what
 //! changes is what a probability means, and so where a cost-based threshold falls.
 
-use serde::{Deserialize, Serialize};
-
-/// The fitted map, stored in the model card and applied by `evaluate` and `predict`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Calibrator {
-    /// `temperature` or `platt`.
-    pub method: Method,
-    pub a: f64,
-    pub b: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Temperature,
-    Platt,
-}
-
-impl Method {
-    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
-    pub const ALL: &'static [&'static str] = &["temperature", "platt"];
-}
-
-/// Probabilities this close to 0 or 1 are clamped before the logit.
-const EPS: f64 = 1e-7;
-
-fn logit(p: f64) -> f64 {
-    let p = p.clamp(EPS, 1.0 - EPS);
-    (p / (1.0 - p)).ln()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-impl Calibrator {
-    pub fn apply(&self, p: f64) -> f64 {
-        sigmoid(self.a * logit(p) + self.b)
-    }
-
-    /// The temperature `T = 1 / a`.
-    pub fn temperature(&self) -> f64 {
-        1.0 / self.a
-    }
-}
+pub use pneumo_contract::calibrator::{Calibrator, Method, logit, sigmoid};
 
 /// Mean cross-entropy of `sigmoid(a z + b)` against the targets.
 fn loss(z: &[f64], t: &[f64], a: f64, b: f64) -> f64 {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{load, save, versioned};
+use crate::contract::{load, save, versioned};
 use crate::pipeline::inputs::InputSet;
 
 pub const FORMAT: u32 = 1;

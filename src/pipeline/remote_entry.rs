@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::versioned;
+use crate::contract::versioned;
 use crate::pipeline::cache::OutFile;
 use crate::pipeline::key::StageKey;
 

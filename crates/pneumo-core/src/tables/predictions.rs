@@ -7,23 +7,9 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::evaluate::{PREDICTIONS, PREDICTIONS_CSV};
-use crate::data::table::{read_parquet, required_strings, write_parquet};
+use pneumo_contract::predictions::{PREDICTIONS, PREDICTIONS_CSV, Prediction};
 
-/// One scored image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub path: String,
-    pub role: String,
-    pub patient_id: String,
-    pub label: String,
-    pub subtype: String,
-    pub probability: f64,
-    /// 1 = pneumonia.
-    pub prediction: u8,
-    /// `tp`, `tn`, `fp` or `fn`.
-    pub outcome: String,
-}
+use crate::data::table::{read_parquet, required_strings, write_parquet};
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {

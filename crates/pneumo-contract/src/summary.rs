@@ -8,9 +8,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{load, save, versioned};
-use crate::model::defined;
-use crate::model::metrics::Binary;
-use crate::stages::choices::Monitor;
+use crate::choices::Monitor;
+use crate::defined;
+use crate::metrics::Binary;
 
 pub const FILE: &str = "summary.json";
 pub const HISTORY: &str = "history.csv";

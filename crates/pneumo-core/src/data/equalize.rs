@@ -4,61 +4,14 @@
 //! both reproduced to the pixel (`tests/fixtures/equalize`, written by
 //! `scripts/fixtures/equalize.py` with Pillow 13 and OpenCV 5.0).
 
-use serde::{Deserialize, Serialize};
+pub use pneumo_contract::preprocess::{Equalization, Method};
 
-/// Which normalisation `preprocess` applies after resizing (and `predict` with it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// The images as decoded.
-    #[default]
-    None,
-    /// Pillow's `ImageOps.equalize`: one histogram per image, spread over 0..255.
-    Histogram,
-    /// OpenCV's contrast-limited adaptive histogram equalisation.
-    Clahe,
-}
-
-impl Method {
-    /// Every value, as pipeline.yaml spells it (a test checks each against serde).
-    pub const ALL: &'static [&'static str] = &["none", "histogram", "clahe"];
-
-    pub fn is_none(&self) -> bool {
-        *self == Method::None
-    }
-}
-
-/// A normalisation with its parameters: what `meta.json` and the model card record.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Equalization {
-    pub method: Method,
-    /// CLAHE's `clipLimit` (a tile's histogram is clipped at this multiple of its mean bin).
-    pub clip: f64,
-    /// CLAHE's `tileGridSize`, square.
-    pub tiles: u32,
-}
-
-impl Equalization {
-    /// Applies it to a `width` x `height` grey image in place.
-    pub fn apply(&self, px: &mut [u8], width: usize, height: usize) {
-        match self.method {
-            Method::None => {}
-            Method::Histogram => histogram(px),
-            Method::Clahe => clahe(px, width, height, self.clip, self.tiles as usize),
-        }
-    }
-
-    /// How the report and logs name it.
-    pub fn describe(&self) -> String {
-        match self.method {
-            Method::None => "none".into(),
-            Method::Histogram => "histogram equalisation (Pillow ImageOps.equalize)".into(),
-            Method::Clahe => format!(
-                "CLAHE, clip limit {}, {}x{} tiles (OpenCV createCLAHE)",
-                self.clip, self.tiles, self.tiles
-            ),
-        }
+/// Applies `eq` to a `width` x `height` grey image in place.
+pub fn apply(eq: &Equalization, px: &mut [u8], width: usize, height: usize) {
+    match eq.method {
+        Method::None => {}
+        Method::Histogram => histogram(px),
+        Method::Clahe => clahe(px, width, height, eq.clip, eq.tiles as usize),
     }
 }
 
@@ -206,7 +159,7 @@ mod tests {
 
     fn gray(name: &str) -> (Vec<u8>, usize, usize) {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/equalize")
+            .join("../../tests/fixtures/equalize")
             .join(format!("{name}.png"));
         let img = image::open(&path).unwrap().into_luma8();
         let (w, h) = img.dimensions();
@@ -215,7 +168,7 @@ mod tests {
 
     fn check(input: &str, eq: Equalization, reference: &str) {
         let (mut px, w, h) = gray(input);
-        eq.apply(&mut px, w, h);
+        apply(&eq, &mut px, w, h);
         let (want, _, _) = gray(reference);
         let differ = px.iter().zip(&want).filter(|(a, b)| a != b).count();
         assert_eq!(

@@ -15,13 +15,24 @@
 //! Each JSON file carries a `format` number: a reader refuses a newer format by name
 //! instead of misreading it.
 
+pub mod atomic;
+pub mod augment;
+pub mod calibrator;
 pub mod card;
+pub mod choices;
+pub mod defined;
 pub mod event;
-pub mod job;
-pub mod remote;
+pub mod gradcam;
+pub mod index;
+pub mod metrics;
+pub mod predictions;
+pub mod preprocess;
+pub mod runtime;
 pub mod scores;
+pub mod split;
 pub mod summary;
 pub mod task;
+pub mod train;
 
 use std::path::Path;
 
@@ -29,7 +40,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::pipeline::atomic::write_atomic;
+use crate::atomic::write_atomic;
 
 /// Reads `path` as JSON into `T`; errors name the file and what it should have been.
 pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
@@ -69,9 +80,10 @@ pub fn save<T: Versioned>(path: &Path, value: &T) -> anyhow::Result<()> {
 }
 
 /// Implements [`Versioned`] for a type with a `format: u32` field.
+#[macro_export]
 macro_rules! versioned {
     ($t:ty, $what:literal, $format:expr) => {
-        impl $crate::contract::Versioned for $t {
+        impl $crate::Versioned for $t {
             const WHAT: &'static str = $what;
             const FORMAT: u32 = $format;
             fn format(&self) -> u32 {
@@ -83,7 +95,6 @@ macro_rules! versioned {
         }
     };
 }
-pub(crate) use versioned;
 
 /// Refuses a file written in a newer `format` than this build reads.
 pub fn check_format(path: &Path, what: &str, found: u32, supported: u32) -> anyhow::Result<()> {

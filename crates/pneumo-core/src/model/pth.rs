@@ -212,7 +212,7 @@ mod tests {
     /// errors naming the file, not overflows or aborts.
     #[test]
     fn hostile_offsets_and_shapes_are_errors() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hostile");
         for (file, says) in [
             ("offset-overflow.pth", "impossible shape or offset"),
             ("shape-overflow.pth", "impossible shape or offset"),

@@ -1,26 +1,8 @@
 //! Binary classification metrics at a threshold (pneumonia = positive).
 
-use serde::{Deserialize, Serialize};
+use pneumo_contract::defined::ratio;
 
-use super::defined::ratio;
-
-/// Confusion counts and the metrics the write-up reports.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Binary {
-    pub tp: usize,
-    pub fp: usize,
-    pub tn: usize,
-    #[serde(rename = "fn")]
-    pub fn_: usize,
-    #[serde(deserialize_with = "super::defined::f64")]
-    pub accuracy: f64,
-    #[serde(deserialize_with = "super::defined::f64")]
-    pub precision: f64,
-    #[serde(deserialize_with = "super::defined::f64")]
-    pub recall: f64,
-    #[serde(deserialize_with = "super::defined::f64")]
-    pub f1: f64,
-}
+pub use pneumo_contract::metrics::Binary;
 
 /// Metrics of `probs` against `labels` (1 = pneumonia) at `threshold` (positive when >=).
 pub fn binary(probs: &[f32], labels: &[f32], threshold: f32) -> Binary {
