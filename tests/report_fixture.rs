@@ -39,7 +39,7 @@ fn the_preprocessing_section_names_a_scaled_decode() {
         !plain.contains("DCT domain"),
         "a full decode is the unnamed default"
     );
-    a.preprocess["decode"] = serde_json::json!("scaled");
+    a.preprocess.decode = pneumo_pipeline::contract::preprocess::Decode::Scaled;
     let md = markdown(&document(&a));
     assert!(
         md.contains("; JPEGs decoded at 1/2 to 1/8 scale in the DCT domain (libjpeg-turbo"),
@@ -153,10 +153,17 @@ fn the_training_table_names_every_robustness_option_set() {
 #[test]
 fn preprocessing_names_its_equalisation_and_the_files_it_rejected() {
     let mut a = artifacts();
-    a.preprocess["equalize"] = serde_json::json!({"method": "clahe", "clip": 3.0, "tiles": 4});
-    a.preprocess["rejected"] = serde_json::json!([
-        {"path": "train/PNEUMONIA/person9_virus_1.png", "error": "corrupt or truncated image: bad zlib"}
-    ]);
+    use pneumo_pipeline::contract::index::BadFile;
+    use pneumo_pipeline::contract::preprocess::{Equalization, Method};
+    a.preprocess.equalize = Some(Equalization {
+        method: Method::Clahe,
+        clip: 3.0,
+        tiles: 4,
+    });
+    a.preprocess.rejected = vec![BadFile {
+        path: "train/PNEUMONIA/person9_virus_1.png".into(),
+        error: "corrupt or truncated image: bad zlib".into(),
+    }];
     let md = markdown(&document(&a));
     for text in [
         "Per-image intensity normalisation after resizing: CLAHE, clip limit 3, 4x4 tiles (OpenCV createCLAHE).",
@@ -165,6 +172,22 @@ fn preprocessing_names_its_equalisation_and_the_files_it_rejected() {
     ] {
         assert!(md.contains(text), "no `{text}` in:\n{md}");
     }
+}
+
+/// "(ImageNet)" names the normalisation only when it is ImageNet's (it was printed for any
+/// mean and std).
+#[test]
+fn the_normalisation_is_called_imagenet_only_when_it_is() {
+    let mut a = artifacts();
+    assert!(markdown(&document(&a)).contains("std [0.229,0.224,0.225] (ImageNet)."));
+    a.preprocess.mean = [0.5; 3];
+    a.preprocess.std = [0.25; 3];
+    let md = markdown(&document(&a));
+    assert!(
+        md.contains("mean [0.5,0.5,0.5] and std [0.25,0.25,0.25]."),
+        "{md}"
+    );
+    assert!(!md.contains("(ImageNet)"), "{md}");
 }
 
 #[test]

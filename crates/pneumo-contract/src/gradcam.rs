@@ -1,6 +1,8 @@
 //! `gradcam`'s params (the worker runs them) and its `gradcam.json`.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,46 @@ fn d_device() -> Device {
 }
 
 pub const SUMMARY: &str = "gradcam.json";
+/// The deletion curve, one [`DeletionPoint`] a row.
+pub const DELETION: &str = "deletion.csv";
+const DELETION_COLUMNS: &str = "fraction_removed,probability_salient_first,probability_random";
+
+/// One point of the deletion test's curves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeletionPoint {
+    pub fraction_removed: f64,
+    /// Mean probability with the most salient cells blanked first.
+    pub salient_first: f64,
+    /// Mean probability with cells blanked in a seeded random order.
+    pub random: f64,
+}
+
+/// Writes `deletion.csv` into `dir`.
+pub fn write_deletion(dir: &Path, points: &[DeletionPoint]) -> anyhow::Result<()> {
+    let mut csv = format!("{DELETION_COLUMNS}\n");
+    for p in points {
+        writeln!(
+            csv,
+            "{:.4},{:.6},{:.6}",
+            p.fraction_removed, p.salient_first, p.random
+        )?;
+    }
+    crate::atomic::write_atomic(&dir.join(DELETION), csv.as_bytes())
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.join(DELETION).display()))
+}
+
+/// Reads `deletion.csv` from `dir`.
+pub fn read_deletion(dir: &Path) -> anyhow::Result<Vec<DeletionPoint>> {
+    let rows = crate::csv::read_numeric(&dir.join(DELETION), DELETION_COLUMNS, "deletion curve")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeletionPoint {
+            fraction_removed: r[0],
+            salient_first: r[1],
+            random: r[2],
+        })
+        .collect())
+}
 
 /// Mean quadrant shares over a group of images.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ pub mod augment;
 pub mod calibrator;
 pub mod card;
 pub mod choices;
+pub mod csv;
 pub mod defined;
 pub mod event;
 pub mod gradcam;

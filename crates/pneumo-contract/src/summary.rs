@@ -99,3 +99,31 @@ pub fn write_history(dir: &Path, rows: &[Evaluation]) -> anyhow::Result<()> {
     let path = dir.join(HISTORY);
     fs_err::write(&path, csv).with_context(|| format!("writing {}", path.display()))
 }
+
+/// Reads history.csv from `dir`, one [`Evaluation`] per row (through [`write_history`]'s
+/// columns; a bad cell is an error naming its line).
+pub fn read_history(dir: &Path) -> anyhow::Result<Vec<Evaluation>> {
+    let rows = crate::csv::read_numeric(&dir.join(HISTORY), HISTORY_COLUMNS, "training history")?;
+    let count = |v: f64| v as usize;
+    Ok(rows
+        .into_iter()
+        .map(|r| Evaluation {
+            iteration: count(r[0]),
+            train_loss: r[1],
+            train_accuracy: r[2],
+            val_loss: r[3],
+            val: Binary {
+                accuracy: r[4],
+                precision: r[5],
+                recall: r[6],
+                f1: r[7],
+                tp: count(r[9]),
+                fp: count(r[10]),
+                tn: count(r[11]),
+                fn_: count(r[12]),
+            },
+            val_auc: r[8],
+            seconds: r[13],
+        })
+        .collect())
+}

@@ -3,7 +3,6 @@
 
 use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -11,7 +10,9 @@ use tch::Device;
 use tch::nn::VarStore;
 
 use pneumo_contract::card::FILE as MODEL;
-use pneumo_contract::gradcam::{GradcamParams, GradcamSummary, Overlay, Regions};
+use pneumo_contract::gradcam::{
+    DeletionPoint, GradcamParams, GradcamSummary, Overlay, Regions, write_deletion,
+};
 use pneumo_contract::predictions::Prediction;
 use pneumo_contract::scores::{ScoreRow, write_scores};
 use pneumo_core::data::decode::decode_gray;
@@ -317,17 +318,14 @@ pub fn gradcam(
     let n_del = deletion_pool.len().max(1) as f64;
     let salient: Vec<f64> = salient_sum.iter().map(|s| s / n_del).collect();
     let random: Vec<f64> = random_sum.iter().map(|s| s / n_del).collect();
-    let mut csv = String::from("fraction_removed,probability_salient_first,probability_random\n");
-    for k in 0..=steps {
-        writeln!(
-            csv,
-            "{:.4},{:.6},{:.6}",
-            k as f64 / steps as f64,
-            salient[k],
-            random[k]
-        )?;
-    }
-    fs::write(out.join("deletion.csv"), csv)?;
+    let points: Vec<DeletionPoint> = (0..=steps)
+        .map(|k| DeletionPoint {
+            fraction_removed: k as f64 / steps as f64,
+            salient_first: salient[k],
+            random: random[k],
+        })
+        .collect();
+    write_deletion(out, &points)?;
 
     let mean_q = |m: BTreeMap<String, (Quadrants, usize, usize)>| -> BTreeMap<String, Regions> {
         m.into_iter()

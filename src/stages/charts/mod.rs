@@ -4,12 +4,11 @@
 //! PNG, plus SVG for the line charts.
 
 use fs_err as fs;
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -17,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::evaluate::{METRICS, Metrics, read_predictions};
 use super::gradcam::{self, GradcamSummary};
+use crate::contract::gradcam::{DeletionPoint, read_deletion};
 use crate::contract::predictions::Prediction;
-use crate::contract::summary::{HISTORY, TrainSummary};
+use crate::contract::summary::{Evaluation, TrainSummary, read_history};
 use crate::model::explain::viridis;
 use crate::pipeline::stage::{StageContext, TypedStage};
 
@@ -104,23 +104,6 @@ impl TypedStage for Charts {
             .info(&format!("charts: {} figures", files.len()));
         Ok(())
     }
-}
-
-/// A numeric CSV (history.csv, deletion.csv) as columns by header name.
-pub fn read_columns(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<f64>>> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let mut cols: BTreeMap<String, Vec<f64>> =
-        header.iter().map(|h| (h.to_string(), Vec::new())).collect();
-    for line in lines {
-        for (h, v) in header.iter().zip(line.split(',')) {
-            if let Some(c) = cols.get_mut(*h) {
-                c.push(v.parse().unwrap_or(f64::NAN));
-            }
-        }
-    }
-    Ok(cols)
 }
 
 fn render_all(

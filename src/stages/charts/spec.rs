@@ -7,20 +7,20 @@ use super::*;
 /// Everything the charts read, from the train, evaluate and gradcam outputs.
 #[derive(Debug, Clone)]
 pub struct ChartInputs {
-    /// history.csv by column.
-    pub history: BTreeMap<String, Vec<f64>>,
+    /// history.csv.
+    pub history: Vec<Evaluation>,
     pub summary: TrainSummary,
     pub metrics: Metrics,
     pub predictions: Vec<Prediction>,
     pub gradcam: GradcamSummary,
-    /// deletion.csv by column.
-    pub deletion: BTreeMap<String, Vec<f64>>,
+    /// deletion.csv.
+    pub deletion: Vec<DeletionPoint>,
 }
 
 impl ChartInputs {
     pub fn read(train: &Path, evaluate: &Path, gradcam_dir: &Path) -> anyhow::Result<Self> {
         Ok(ChartInputs {
-            history: read_columns(&train.join(HISTORY))?,
+            history: read_history(train)?,
             summary: TrainSummary::load(train)?,
             metrics: crate::contract::read_json(&evaluate.join(METRICS), "metrics file")?,
             predictions: read_predictions(evaluate)?,
@@ -28,7 +28,7 @@ impl ChartInputs {
                 &gradcam_dir.join(gradcam::SUMMARY),
                 "Grad-CAM summary",
             )?,
-            deletion: read_columns(&gradcam_dir.join("deletion.csv"))?,
+            deletion: read_deletion(gradcam_dir)?,
         })
     }
 }
@@ -51,11 +51,14 @@ pub struct LineSpec {
     pub chart: Chart,
 }
 
-fn series(h: &BTreeMap<String, Vec<f64>>, x: &str, y: &str) -> Vec<(f64, f64)> {
-    match (h.get(x), h.get(y)) {
-        (Some(xs), Some(ys)) => xs.iter().copied().zip(ys.iter().copied()).collect(),
-        _ => Vec::new(),
-    }
+/// `(x, y)` of every row.
+fn series<T>(rows: &[T], xy: impl Fn(&T) -> (f64, f64)) -> Vec<(f64, f64)> {
+    rows.iter().map(xy).collect()
+}
+
+/// A history series against the iteration.
+fn by_iteration(h: &[Evaluation], y: impl Fn(&Evaluation) -> f64) -> Vec<(f64, f64)> {
+    series(h, |e| (e.iteration as f64, y(e)))
 }
 
 pub(super) fn line(name: &str, points: Vec<(f64, f64)>, color: Rgb) -> Line {
@@ -97,10 +100,7 @@ pub fn figures(i: &ChartInputs) -> Vec<Figure> {
 
 fn training(i: &ChartInputs) -> Vec<Figure> {
     let h = &i.history;
-    let last_it = h
-        .get("iteration")
-        .and_then(|v| v.last().copied())
-        .unwrap_or(1.0);
+    let last_it = h.last().map_or(1.0, |e| e.iteration as f64);
     let x = 0.0..last_it.max(1.0) * 1.02;
     let monitor = i.summary.monitor;
     let rules: Vec<(String, f64)> = i
@@ -114,11 +114,9 @@ fn training(i: &ChartInputs) -> Vec<Figure> {
             )]
         })
         .unwrap_or_default();
-    let max_loss = ["train_loss", "val_loss"]
+    let max_loss = h
         .iter()
-        .filter_map(|k| h.get(*k))
-        .flatten()
-        .copied()
+        .flat_map(|e| [e.train_loss, e.val_loss])
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     vec![
@@ -134,10 +132,10 @@ fn training(i: &ChartInputs) -> Vec<Figure> {
                 lines: vec![
                     line(
                         "train (since previous evaluation)",
-                        series(h, "iteration", "train_loss"),
+                        by_iteration(h, |e| e.train_loss),
                         BLUE,
                     ),
-                    line("validation", series(h, "iteration", "val_loss"), ORANGE),
+                    line("validation", by_iteration(h, |e| e.val_loss), ORANGE),
                 ],
                 marks: vec![],
                 rules: rules.clone(),
@@ -153,11 +151,11 @@ fn training(i: &ChartInputs) -> Vec<Figure> {
                 x,
                 y: 0.0..1.0,
                 lines: vec![
-                    line("accuracy", series(h, "iteration", "val_accuracy"), BLUE),
-                    line("precision", series(h, "iteration", "val_precision"), ORANGE),
-                    line("recall", series(h, "iteration", "val_recall"), GREEN),
-                    line("F1", series(h, "iteration", "val_f1"), RED),
-                    line("ROC AUC", series(h, "iteration", "val_auc"), PURPLE),
+                    line("accuracy", by_iteration(h, |e| e.val.accuracy), BLUE),
+                    line("precision", by_iteration(h, |e| e.val.precision), ORANGE),
+                    line("recall", by_iteration(h, |e| e.val.recall), GREEN),
+                    line("F1", by_iteration(h, |e| e.val.f1), RED),
+                    line("ROC AUC", by_iteration(h, |e| e.val_auc), PURPLE),
                 ],
                 marks: vec![],
                 rules,
@@ -185,16 +183,12 @@ fn deletion(i: &ChartInputs) -> Option<Figure> {
                 lines: vec![
                     line(
                         &format!("most salient first (area {:.3})", g.deletion_auc_salient),
-                        series(
-                            &i.deletion,
-                            "fraction_removed",
-                            "probability_salient_first",
-                        ),
+                        series(&i.deletion, |p| (p.fraction_removed, p.salient_first)),
                         RED,
                     ),
                     line(
                         &format!("random order (area {:.3})", g.deletion_auc_random),
-                        series(&i.deletion, "fraction_removed", "probability_random"),
+                        series(&i.deletion, |p| (p.fraction_removed, p.random)),
                         GREY,
                     ),
                 ],
@@ -233,9 +227,8 @@ mod tests {
             prediction: u8::from(probability >= 0.5),
             outcome: String::new(),
         };
-        let col = |v: &[f64]| v.to_vec();
         ChartInputs {
-            history: read_columns(&fixture.join("train").join(HISTORY)).unwrap(),
+            history: read_history(&fixture.join("train")).unwrap(),
             summary: TrainSummary::load(&fixture.join("train")).unwrap(),
             metrics: serde_json::from_slice(
                 &fs::read(fixture.join("evaluate").join(METRICS)).unwrap(),
@@ -255,12 +248,13 @@ mod tests {
                 &fs::read(fixture.join("gradcam").join(gradcam::SUMMARY)).unwrap(),
             )
             .unwrap(),
-            deletion: [
-                ("fraction_removed".to_string(), col(&[0.0, 0.5, 1.0])),
-                ("probability_salient_first".into(), col(&[0.8, 0.4, 0.3])),
-                ("probability_random".into(), col(&[0.8, 0.7, 0.3])),
-            ]
-            .into(),
+            deletion: [(0.0, 0.8, 0.8), (0.5, 0.4, 0.7), (1.0, 0.3, 0.3)]
+                .map(|(fraction_removed, salient_first, random)| DeletionPoint {
+                    fraction_removed,
+                    salient_first,
+                    random,
+                })
+                .to_vec(),
         }
     }
 

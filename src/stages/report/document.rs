@@ -3,6 +3,7 @@
 
 use super::Artifacts;
 use super::format::*;
+use crate::contract::preprocess::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::stages::split::Protocol;
 
 /// A piece of the document. Text is plain (renderers escape it); `**x**` is not interpreted.
@@ -81,21 +82,15 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
         i.duplicate_groups.iter().map(|g| g.len() - 1).sum::<usize>(),
         i.cross_split_patients.len()
     )));
-    if let Some(rejected) = a.preprocess["rejected"]
-        .as_array()
-        .filter(|r| !r.is_empty())
-    {
+    let rejected = &a.preprocess.rejected;
+    if !rejected.is_empty() {
         d.push(Para(format!(
             "{} more passed the index's header checks but failed to decode in preprocessing; they \
              are counted in the split below but cached in no role: {}.",
             rejected.len(),
             rejected
                 .iter()
-                .map(|b| format!(
-                    "`{}` ({})",
-                    b["path"].as_str().unwrap_or("?"),
-                    b["error"].as_str().unwrap_or("?")
-                ))
+                .map(|b| format!("`{}` ({})", b.path, b.error))
                 .collect::<Vec<_>>()
                 .join("; ")
         )));
@@ -147,37 +142,36 @@ fn dataset(a: &Artifacts, d: &mut Vec<Block>) {
 
     d.push(Heading(2, s("Preprocessing")));
     let pp = &a.preprocess;
-    let decode = serde_json::from_value::<crate::data::scaled::Decode>(pp["decode"].clone())
-        .unwrap_or_default();
+    let arr = |v: &[f64; 3]| serde_json::to_string(v).unwrap_or_default();
+    let imagenet = pp.mean == IMAGENET_MEAN && pp.std == IMAGENET_STD;
     d.push(List(vec![
         format!(
             "Grayscale: {}{}.",
-            pp["grayscale"].as_str().unwrap_or("luma"),
-            if decode.is_full() {
+            pp.grayscale,
+            if pp.decode.is_full() {
                 String::new()
             } else {
-                format!("; {}", decode.describe())
+                format!("; {}", pp.decode.describe())
             }
         ),
         format!(
             "Resized to {} x {} pixels: {}.",
-            pp["width"], pp["height"],
-            pp["resize"].as_str().unwrap_or("bilinear")
+            pp.width, pp.height, pp.resize
         ),
         format!(
             "Per-image intensity normalisation after resizing: {}.",
-            serde_json::from_value::<crate::data::equalize::Equalization>(pp["equalize"].clone())
-                .map(|e| e.describe())
-                .unwrap_or_else(|_| s("none"))
+            pp.equalize.map_or_else(|| s("none"), |e| e.describe())
         ),
         format!(
-            "Scaled to [0, 1], repeated to three channels and normalised with mean {} and std {} (ImageNet).",
-            pp["mean"], pp["std"]
+            "Scaled to [0, 1], repeated to three channels and normalised with mean {} and std {}{}.",
+            arr(&pp.mean),
+            arr(&pp.std),
+            if imagenet { " (ImageNet)" } else { "" }
         ),
         format!(
             "Dataset pixel mean {} and std {} after scaling.",
-            num(pp["pixel_mean"].as_f64().unwrap_or(f64::NAN), 3),
-            num(pp["pixel_std"].as_f64().unwrap_or(f64::NAN), 3)
+            num(pp.pixel_mean, 3),
+            num(pp.pixel_std, 3)
         ),
     ]));
 }
@@ -311,21 +305,20 @@ fn training(a: &Artifacts, d: &mut Vec<Block>) {
             .map_or_else(|| s("null"), |b| b.iteration.to_string()),
         t.monitor
     )));
-    let h = &a.history;
-    let col = |k: &str, i: usize| h.get(k).and_then(|v| v.get(i)).copied().unwrap_or(f64::NAN);
-    let n_evals = h.get("iteration").map_or(0, Vec::len);
-    let evals: Vec<Vec<String>> = (0..n_evals)
-        .map(|i| {
+    let evals: Vec<Vec<String>> = a
+        .history
+        .iter()
+        .map(|e| {
             vec![
-                num(col("iteration", i), 0),
-                num(col("train_loss", i), 4),
-                num(col("train_accuracy", i), 4),
-                num(col("val_loss", i), 4),
-                num(col("val_accuracy", i), 4),
-                num(col("val_precision", i), 4),
-                num(col("val_recall", i), 4),
-                num(col("val_f1", i), 4),
-                num(col("val_auc", i), 4),
+                num(e.iteration as f64, 0),
+                num(e.train_loss, 4),
+                num(e.train_accuracy, 4),
+                num(e.val_loss, 4),
+                num(e.val.accuracy, 4),
+                num(e.val.precision, 4),
+                num(e.val.recall, 4),
+                num(e.val.f1, 4),
+                num(e.val_auc, 4),
             ]
         })
         .collect();

@@ -20,19 +20,20 @@ use std::path::PathBuf;
 use anyhow::Context;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::aggregate::RoleSummary;
-use super::charts::{self, ChartFile, read_columns};
+use super::charts::{self, ChartFile};
 use super::ensemble;
 use super::evaluate::{METRICS, Metrics};
 use super::gradcam::{self, GradcamSummary};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
+use super::preprocess::read_meta;
 use super::split::{COUNTS, SplitCounts};
 use crate::contract::card::{self, ModelCard};
+use crate::contract::preprocess::CacheMeta;
 use crate::contract::read_json;
 use crate::contract::runtime::Runtime;
-use crate::contract::summary::{HISTORY, TrainSummary};
+use crate::contract::summary::{Evaluation, TrainSummary, read_history};
 use crate::pipeline::stage::{StageContext, TypedStage, UpstreamError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,10 +61,10 @@ pub struct Artifacts {
     pub title: String,
     pub index: IndexSummary,
     pub split: SplitCounts,
-    pub preprocess: Value,
+    pub preprocess: CacheMeta,
     pub train_summary: TrainSummary,
     pub train_card: ModelCard,
-    pub history: BTreeMap<String, Vec<f64>>,
+    pub history: Vec<Evaluation>,
     pub metrics: Metrics,
     pub gradcam: GradcamSummary,
     pub charts: Vec<ChartFile>,
@@ -96,10 +97,10 @@ impl Artifacts {
             title: title.unwrap_or_else(|| default_title(train_card.params.arch)),
             index: read_json(&path("index", INDEX_SUMMARY)?, "index summary")?,
             split: read_json(&path("split", COUNTS)?, "split counts file")?,
-            preprocess: read_json::<Value>(&path("preprocess", "meta.json")?, "preprocess meta")?,
+            preprocess: read_meta(&dir_of("preprocess")?)?,
             train_summary: TrainSummary::load(&dir_of("train")?)?,
             train_card,
-            history: read_columns(&dir_of("train")?.join(HISTORY))?,
+            history: read_history(&dir_of("train")?)?,
             metrics: read_json(&path("evaluate", METRICS)?, "metrics file")?,
             gradcam: read_json(&path("gradcam", gradcam::SUMMARY)?, "Grad-CAM summary")?,
             charts: read_json(&path("charts", charts::INDEX)?, "charts index")?,
