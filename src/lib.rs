@@ -11,6 +11,9 @@ pub use pneumo_contract as contract;
 pub use pneumo_core::{data, model, tables};
 
 #[cfg(test)]
+mod formats_test;
+
+#[cfg(test)]
 mod layering {
     use std::path::Path;
 

@@ -40,9 +40,13 @@ stages:
     kind: charts
     needs: [train, evaluate, gradcam]
     params: {width: 640, height: 400}
+  calibrate:
+    kind: calibrate
+    needs: [evaluate]
+    params: {bins: 5}
   report:
     kind: report
-    needs: [index, split, preprocess, train, evaluate, gradcam, charts]
+    needs: [index, split, preprocess, train, evaluate, gradcam, charts, calibrate]
     out: reports
 ";
 
@@ -119,6 +123,7 @@ fn pipeline_from_training_to_report_and_predict() {
             "evaluate",
             "gradcam",
             "charts",
+            "calibrate",
             "report"
         ],
         "{}",
@@ -181,7 +186,7 @@ fn pipeline_from_training_to_report_and_predict() {
 
     // charts: every figure is a real PNG of the asked size
     let charts = json(&ws, "build/charts/charts.json");
-    let names: Vec<&str> = charts
+    let names: Vec<&str> = charts["files"]
         .as_array()
         .unwrap()
         .iter()
@@ -223,11 +228,26 @@ fn pipeline_from_training_to_report_and_predict() {
             "## Model",
             "## Training",
             "## Evaluation",
+            "## Calibration",
             "## Grad-CAM",
             "## Limitations",
             "## How to reproduce",
         ]
     );
+    // calibrate: equal-count bins of evaluate's own predictions, every scored film in one
+    let cal = json(&ws, "build/calibrate/calibration.json");
+    let val_bins = cal["roles"]["val"]["bins"].as_array().unwrap();
+    assert_eq!(val_bins.len(), 5);
+    let binned: u64 = val_bins.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(binned, cal["roles"]["val"]["n"].as_u64().unwrap());
+    assert_eq!(
+        binned,
+        val["tp"].as_u64().unwrap()
+            + val["tn"].as_u64().unwrap()
+            + val["fp"].as_u64().unwrap()
+            + val["fn"].as_u64().unwrap()
+    );
+    assert!(md.contains("## Calibration") && md.contains("ECE "), "{md}");
     let pct = |key: &str| format!("{:.2}%", val[key].as_f64().unwrap() * 100.0);
     for (name, key) in [
         ("accuracy", "accuracy"),
@@ -265,7 +285,7 @@ fn pipeline_from_training_to_report_and_predict() {
     assert_eq!(quiet.stderr(), "", "run -q printed");
     // stdout holds only the `--json` results the test helper asks for
     assert_eq!(quiet.stdout().lines().count(), 1, "{}", quiet.stdout());
-    assert_eq!(quiet.stages("ran").len(), 8);
+    assert_eq!(quiet.stages("ran").len(), 9);
 
     // keys: nothing re-runs; a chart param re-renders charts and report; the threshold rule
     // re-runs evaluate and what reads it, never training
@@ -275,7 +295,7 @@ fn pipeline_from_training_to_report_and_predict() {
     ws.edit_config("threshold: youden", "threshold: {sensitivity: 0.9}");
     assert_eq!(
         ws.ok(&["run"]).stages("ran"),
-        ["evaluate", "gradcam", "charts", "report"]
+        ["evaluate", "gradcam", "charts", "calibrate", "report"]
     );
 
     // a threshold that calls every image PNEUMONIA leaves NPV undefined: it flows through
@@ -284,7 +304,7 @@ fn pipeline_from_training_to_report_and_predict() {
     let all_positive = ws.ok(&["run"]);
     assert_eq!(
         all_positive.stages("ran"),
-        ["evaluate", "gradcam", "charts", "report"]
+        ["evaluate", "gradcam", "charts", "calibrate", "report"]
     );
     assert!(json(&ws, "results/eval/metrics.json")["roles"]["val"]["npv"].is_null());
     let md = fs::read_to_string(ws.path().join("reports/report.md")).unwrap();

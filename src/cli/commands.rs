@@ -291,12 +291,24 @@ pub fn exec_stage(job: &Path, quiet: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The model `predict` uses without `--model`: the evaluate stage's (its threshold chosen on
-/// validation), else the train stage's, each where pipeline.yaml's `out:` puts it. More than
-/// one of a kind (two evaluates) is ambiguous: the user names one with `--model`.
+/// The model `predict` uses without `--model`: of the kinds that hold one
+/// (`TypedStage::MODEL_DIR`), the most downstream first (evaluate's, its threshold chosen on
+/// validation, before train's, which evaluate reads), each where pipeline.yaml's `out:` puts
+/// it. More than one of a kind (two evaluates) is ambiguous: the user names one with `--model`.
 fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
-    use pneumo_pipeline::stages::evaluate;
     let registry = stages::registry();
+    let mut holders: Vec<(&str, &str)> = registry
+        .kinds()
+        .filter_map(|k| Some((k, registry.get(k)?.model_dir()?)))
+        .collect();
+    // a kind that reads more of the other holders comes first (evaluate reads train)
+    let reads = |a: &str| {
+        let ups = registry.get(a).map_or(&[][..], |s| s.upstream_kinds());
+        ups.iter()
+            .filter(|u| registry.get(u).is_some_and(|s| s.model_dir().is_some()))
+            .count()
+    };
+    holders.sort_by_key(|(k, _)| (std::cmp::Reverse(reads(k)), *k));
     let outs = |kind: &str| -> Vec<std::path::PathBuf> {
         match pipeline::load(workspace, &registry) {
             Ok(p) => p
@@ -309,7 +321,7 @@ fn default_model(workspace: &Path) -> anyhow::Result<std::path::PathBuf> {
             Err(_) => vec![workspace.join("build").join(kind)],
         }
     };
-    for (kind, sub) in [("evaluate", evaluate::MODEL_DIR), ("train", "")] {
+    for (kind, sub) in holders {
         let found: Vec<_> = outs(kind)
             .into_iter()
             .map(|o| if sub.is_empty() { o } else { o.join(sub) })

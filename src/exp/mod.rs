@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::contract::{self, versioned};
 use crate::pipeline::cache::Cache;
 use crate::pipeline::lockfile::LockFile;
-use crate::stages::evaluate::{METRICS, Metrics};
+use crate::stages::evaluate::Metrics;
 
 /// Where experiments live, relative to the workspace.
 pub const DIR: &str = ".pneumo/exps";
@@ -134,13 +134,15 @@ pub fn apply_sets(src: &str, sets: &[String]) -> anyhow::Result<String> {
 /// cache entry the lock names.
 pub fn metrics_of(workspace: &Path, lock: &LockFile) -> BTreeMap<String, f64> {
     let cache = Cache::new(workspace);
+    let registry = crate::stages::registry();
     let mut out = BTreeMap::new();
     for (stage, locked) in &lock.stages {
-        if !matches!(locked.kind.as_str(), "evaluate" | "ensemble") {
+        // the kinds that declare a metrics file (`TypedStage::METRICS_FILE`)
+        let Some(file) = registry.get(&locked.kind).and_then(|s| s.metrics_file()) else {
             continue;
-        }
-        let path = cache.entry_dir(&locked.key).join("out").join(METRICS);
-        let Ok(m) = contract::read_json::<Metrics>(&path, "metrics file") else {
+        };
+        let path = cache.entry_dir(&locked.key).join("out").join(file);
+        let Ok(m) = contract::load::<Metrics>(&path) else {
             continue;
         };
         for (role, r) in &m.roles {

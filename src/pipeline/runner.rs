@@ -322,7 +322,7 @@ impl Engine<'_> {
                 },
                 upstream: p.full_key.upstream.clone(),
                 outs: entry.meta.files.clone(),
-                runtime: Runtime::read(&entry.out_dir()),
+                runtime: Runtime::read(&entry.out_dir())?,
             },
         );
         lockfile::save_at(&self.lock_file, &lock)

@@ -53,6 +53,19 @@ pub trait Stage: Send + Sync {
     fn check_input(&self, _path: &str, _abs: &Path) -> Result<(), String> {
         Ok(())
     }
+    /// Whether a run with these canonical params needs a GPU (a cluster executor then asks
+    /// for one, unless `resources: {gpus}` says otherwise).
+    fn needs_gpu(&self, _params: &Value) -> bool {
+        false
+    }
+    /// The folder of its output holding a model `predict` can load (`""`: the output itself).
+    fn model_dir(&self) -> Option<&'static str> {
+        None
+    }
+    /// The metrics file of its output `exp` takes the headline figures from.
+    fn metrics_file(&self) -> Option<&'static str> {
+        None
+    }
     /// Does the work, writing only under `ctx.out_dir`.
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()>;
 }
@@ -76,6 +89,14 @@ pub trait TypedStage: Send + Sync {
     const USES_ALL_CORES: bool = true;
     /// Params that take one of a fixed set of words, with that set.
     const CHOICES: &'static [Choice] = &[];
+    /// See [`Stage::model_dir`].
+    const MODEL_DIR: Option<&'static str> = None;
+    /// See [`Stage::metrics_file`].
+    const METRICS_FILE: Option<&'static str> = None;
+    /// See [`Stage::needs_gpu`].
+    fn needs_gpu(&self, _params: &Self::Params) -> bool {
+        false
+    }
     /// Checks the types cannot express (ranges), and tidies values that mean the same
     /// (so that they give one key).
     fn check(&self, _params: &mut Self::Params) -> Result<(), String> {
@@ -138,6 +159,16 @@ impl<T: TypedStage> Stage for T {
     }
     fn check_input(&self, path: &str, abs: &Path) -> Result<(), String> {
         TypedStage::check_input(self, path, abs)
+    }
+    fn needs_gpu(&self, params: &Value) -> bool {
+        serde_json::from_value::<T::Params>(params.clone())
+            .is_ok_and(|p| TypedStage::needs_gpu(self, &p))
+    }
+    fn model_dir(&self) -> Option<&'static str> {
+        T::MODEL_DIR
+    }
+    fn metrics_file(&self) -> Option<&'static str> {
+        T::METRICS_FILE
     }
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<()> {
         TypedStage::run(self, ctx, ctx.params()?)
@@ -207,6 +238,11 @@ impl StageContext<'_> {
     /// Typed params (already validated, so an error here is a bug, reported not panicked).
     pub fn params<P: DeserializeOwned>(&self) -> anyhow::Result<P> {
         Ok(serde_json::from_value(self.params.clone())?)
+    }
+
+    /// The output folder of the one upstream stage of kind `T` (`ctx.upstream_of::<Split>()`).
+    pub fn upstream_of<T: TypedStage>(&self) -> anyhow::Result<&Path> {
+        self.upstream(T::KIND)
     }
 
     /// The output folder of the one upstream stage of `kind`. Two of one kind where a stage

@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::aggregate;
+use super::aggregate::{self, RoleSummary};
 use super::charts;
 use super::evaluate::{self, EvaluateParams, METRICS, Metrics, Threshold, read_predictions};
 use super::split;
 use crate::contract::choices::{Checkpoint, Combine, Device};
-use crate::contract::{read_json, write_json};
+use crate::contract::{load, save};
 use crate::model::recalibrate::Method;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::stages::{Evaluate, Split};
 use crate::tables::predictions::write_predictions;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,11 +56,29 @@ pub fn forest_png(role: &str) -> String {
 /// members.json: which evaluate stages were combined, and how.
 pub const MEMBERS: &str = "members.json";
 
+/// members.json (for people and other tools; nothing here reads it back).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Members {
+    pub format: u32,
     pub combine: Combine,
     pub members: Vec<String>,
 }
+
+/// The ensemble's summary.json: the members' and the ensemble's figures per role, which the
+/// report's seeds section shows. 2: an object with `format` and `roles`; 1: a bare array.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSummary {
+    pub format: u32,
+    pub roles: Vec<RoleSummary>,
+}
+
+/// The format of members.json and summary.json.
+pub const FORMAT: u32 = 2;
+
+crate::contract::versioned!(Members, "ensemble members file", FORMAT);
+crate::contract::versioned!(EnsembleSummary, "ensemble summary", FORMAT);
 
 pub struct Ensemble;
 
@@ -70,10 +89,12 @@ impl TypedStage for Ensemble {
     // 2: summary.json / summary.md (members, mean ± SD, range)
     // 3: intervals in the summary, and a forest plot of members and ensemble per role
     // 4: evaluate's threshold fragility and recalibration in metrics.json
-    // 5: transductive when a member is (evaluate's `adabn`)
-    const VERSION: u32 = 5;
-    const UPSTREAMS: &'static [&'static str] = &["split", "evaluate"];
-    const COMBINES: &'static [&'static str] = &["evaluate"];
+    // 5: transductive when a member is (evaluate's `adabn`); 6: metrics.json, members.json
+    // and summary.json carry their format (summary.json an object)
+    const VERSION: u32 = 6;
+    const UPSTREAMS: &'static [&'static str] = &[Split::KIND, Evaluate::KIND];
+    const COMBINES: &'static [&'static str] = &[Evaluate::KIND];
+    const METRICS_FILE: Option<&'static str> = Some(METRICS);
     const CHOICES: &'static [Choice] = &[("combine", Combine::ALL), ("calibration", Method::ALL)];
 
     fn check(&self, p: &mut EnsembleParams) -> Result<(), String> {
@@ -81,7 +102,7 @@ impl TypedStage for Ensemble {
     }
 
     fn run(&self, ctx: &StageContext<'_>, p: EnsembleParams) -> anyhow::Result<()> {
-        let members = ctx.upstreams_of("evaluate");
+        let members = ctx.upstreams_of(Evaluate::KIND);
         if members.is_empty() {
             bail!("stage `{}` combines no evaluate stage", ctx.name);
         }
@@ -89,10 +110,7 @@ impl TypedStage for Ensemble {
         let mut member_metrics = Vec::new();
         for m in &members {
             let path = m.dir.join(METRICS);
-            member_metrics.push((
-                m.name.to_string(),
-                read_json::<Metrics>(&path, "metrics file")?,
-            ));
+            member_metrics.push((m.name.to_string(), load::<Metrics>(&path)?));
             let preds = read_predictions(&m.dir)
                 .with_context(|| format!("reading the predictions of `{}`", m.name))?;
             for r in preds {
@@ -110,7 +128,7 @@ impl TypedStage for Ensemble {
             .into_iter()
             .map(|(path, v)| (path, combine(&v, p.combine)))
             .collect();
-        let rows = split::read_rows(&ctx.upstream("split")?.join(split::FILE))?;
+        let rows = split::read_rows(&ctx.upstream_of::<Split>()?.join(split::FILE))?;
         let as_evaluate = EvaluateParams {
             checkpoint: Checkpoint::Best,
             threshold: p.threshold.clone(),
@@ -144,17 +162,24 @@ impl TypedStage for Ensemble {
                 evaluate::TRANSDUCTIVE
             ));
         }
-        write_json(&ctx.out_dir.join(METRICS), &metrics)?;
+        save(&ctx.out_dir.join(METRICS), &metrics)?;
         write_predictions(ctx.out_dir, &preds)?;
-        write_json(
+        save(
             &ctx.out_dir.join(MEMBERS),
             &Members {
+                format: FORMAT,
                 combine: p.combine,
                 members: members.iter().map(|m| m.name.to_string()).collect(),
             },
         )?;
         let summary = aggregate::summarise(&member_metrics, &metrics);
-        write_json(&ctx.out_dir.join(SUMMARY_JSON), &summary)?;
+        save(
+            &ctx.out_dir.join(SUMMARY_JSON),
+            &EnsembleSummary {
+                format: FORMAT,
+                roles: summary.clone(),
+            },
+        )?;
         fs_err::write(
             ctx.out_dir.join(SUMMARY_MD),
             aggregate::markdown(&summary, p.combine.as_str()),

@@ -17,11 +17,13 @@ use super::train::{BEST, LATEST};
 use super::worker;
 use crate::contract::card::{self, ModelCard, Tta};
 use crate::contract::choices::{Checkpoint, Device, Precision};
+use crate::contract::label::{Label, Outcome};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
 use crate::model::recalibrate::{self, Calibrator, Method};
 use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::stages::{Preprocess, Split, Train};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +91,7 @@ use crate::tables::predictions::write_predictions;
 
 /// Sensitivity on one pneumonia subtype.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubtypeRecall {
     pub n: usize,
     pub detected: usize,
@@ -106,6 +109,7 @@ pub struct RoleMetrics {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChosenThreshold {
     pub rule: String,
     pub value: f64,
@@ -115,9 +119,13 @@ pub struct ChosenThreshold {
     pub fragility: Option<Fragility>,
 }
 
-/// metrics.json.
+/// metrics.json (evaluate's and ensemble's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Metrics {
+    /// The file's format ([`METRICS_FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::contract::format_one")]
+    pub format: u32,
     pub checkpoint: String,
     /// The recalibration fitted on validation, applied to every probability below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +138,11 @@ pub struct Metrics {
     pub roles: BTreeMap<String, RoleMetrics>,
 }
 
+/// metrics.json. 2: `format`, unknown fields refused; 1: without them.
+pub const METRICS_FORMAT: u32 = 2;
+
+crate::contract::versioned!(Metrics, "metrics file", METRICS_FORMAT);
+
 pub struct Evaluate;
 
 impl TypedStage for Evaluate {
@@ -139,10 +152,18 @@ impl TypedStage for Evaluate {
     // 2: runtime.json (where the scores were computed); 3: a metric with an empty
     // denominator is null (undefined), not 0; 4: model.json through the typed card (format 2)
     // 5: the threshold's fragility in metrics.json; recalibration and cost-based thresholds,
-    // test-time augmentation; 6: `precision` (bf16 scoring where native), `adabn`
-    const VERSION: u32 = 6;
+    // test-time augmentation; 6: `precision` (bf16 scoring where native), `adabn`;
+    // 7: metrics.json and runtime.json carry their format
+    const VERSION: u32 = 7;
 
-    const UPSTREAMS: &'static [&'static str] = &["split", "preprocess", "train"];
+    const UPSTREAMS: &'static [&'static str] = &[Split::KIND, Preprocess::KIND, Train::KIND];
+    /// `model/`: train's model with the threshold and recalibration chosen here.
+    const MODEL_DIR: Option<&'static str> = Some(MODEL_DIR);
+    const METRICS_FILE: Option<&'static str> = Some(METRICS);
+
+    fn needs_gpu(&self, p: &EvaluateParams) -> bool {
+        p.device == Device::Cuda
+    }
 
     const CHOICES: &'static [Choice] = &[
         ("calibration", Method::ALL),
@@ -162,7 +183,7 @@ impl TypedStage for Evaluate {
     }
 
     fn run(&self, ctx: &StageContext<'_>, p: EvaluateParams) -> anyhow::Result<()> {
-        let train_dir = ctx.upstream("train")?;
+        let train_dir = ctx.upstream_of::<Train>()?;
         let weights = if p.checkpoint == Checkpoint::Latest {
             LATEST
         } else {
@@ -188,8 +209,8 @@ impl TypedStage for Evaluate {
             ctx,
             "scoring",
             &WorkerTask::Score {
-                split: ctx.upstream("split")?.to_path_buf(),
-                cache: ctx.upstream("preprocess")?.to_path_buf(),
+                split: ctx.upstream_of::<Split>()?.to_path_buf(),
+                cache: ctx.upstream_of::<Preprocess>()?.to_path_buf(),
                 model: model_dir.clone(),
                 device: p.device,
                 roles: vec!["val".into(), "test".into()],
@@ -198,17 +219,14 @@ impl TypedStage for Evaluate {
         )?;
         let probs = read_scores(&scores)?;
         fs::remove_file(&scores)?;
-        let rows = split::read_rows(&ctx.upstream("split")?.join(split::FILE))?;
+        let rows = split::read_rows(&ctx.upstream_of::<Split>()?.join(split::FILE))?;
         let (metrics, preds) = evaluate(&rows, &probs, &p)?;
 
         card.threshold = metrics.threshold.value;
         card.threshold_rule = Some(p.threshold.describe());
         card.calibration = metrics.calibration;
         card.write(&model_dir)?;
-        fs::write(
-            ctx.out_dir.join(METRICS),
-            serde_json::to_vec_pretty(&metrics)?,
-        )?;
+        crate::contract::save(&ctx.out_dir.join(METRICS), &metrics)?;
         write_predictions(ctx.out_dir, &preds)?;
         for (role, m) in &metrics.roles {
             let r = &m.report;
@@ -246,7 +264,7 @@ pub fn evaluate(
     }
     let as_vectors = |d: &[(&SplitRow, f64)]| -> (Vec<f32>, Vec<f32>) {
         d.iter()
-            .map(|(r, pr)| (*pr as f32, if r.label == "PNEUMONIA" { 1.0 } else { 0.0 }))
+            .map(|(r, pr)| (*pr as f32, r.label.target()))
             .unzip()
     };
     let val = of_role(rows, probs, "val");
@@ -288,7 +306,7 @@ pub fn evaluate(
         for sub in ["bacteria", "virus"] {
             let of: Vec<f32> = data
                 .iter()
-                .filter(|(r, _)| r.label == "PNEUMONIA" && r.subtype == sub)
+                .filter(|(r, _)| r.label == Label::Pneumonia && r.subtype == sub)
                 .map(|(_, pr)| *pr as f32)
                 .collect();
             if of.is_empty() {
@@ -307,26 +325,21 @@ pub fn evaluate(
         }
         for (r, pr) in &data {
             let positive = *pr as f32 >= threshold as f32;
-            let outcome = match (positive, r.label == "PNEUMONIA") {
-                (true, true) => "tp",
-                (true, false) => "fp",
-                (false, false) => "tn",
-                (false, true) => "fn",
-            };
             preds.push(Prediction {
                 path: r.path.clone(),
                 role: role.to_string(),
                 patient_id: r.patient_id.clone(),
-                label: r.label.clone(),
+                label: r.label,
                 subtype: r.subtype.clone(),
                 probability: *pr,
                 prediction: u8::from(positive),
-                outcome: outcome.to_string(),
+                outcome: Outcome::of(positive, r.label),
             });
         }
         roles.insert(role.to_string(), RoleMetrics { report, subtypes });
     }
     let metrics = Metrics {
+        format: METRICS_FORMAT,
         checkpoint: p.checkpoint.to_string(),
         calibration: calibrator,
         threshold: ChosenThreshold {

@@ -48,8 +48,9 @@ impl TypedStage for Index {
 
     // 2: symlink loops, dangling links, unreadable files and names with control
     // characters or invalid UTF-8 are bad rows, not a failed run; 3: headers only (pixels
-    // that fail to decode are preprocess's rejected rows), so a first run decodes once
-    const VERSION: u32 = 3;
+    // that fail to decode are preprocess's rejected rows), so a first run decodes once;
+    // 4: summary.json carries its format (crate::contract::index)
+    const VERSION: u32 = 4;
 
     fn check(&self, p: &mut IndexParams) -> Result<(), String> {
         // `data/x/`, `./data/x` and `data/x` are one folder: one key
@@ -107,10 +108,7 @@ impl TypedStage for Index {
         drop(bar);
         manifest::write(&ctx.out_dir.join(manifest::FILE), &rows)?;
         let summary = summarize(&data, &rows, ignored);
-        fs::write(
-            ctx.out_dir.join(SUMMARY),
-            serde_json::to_vec_pretty(&summary)?,
-        )?;
+        crate::contract::save(&ctx.out_dir.join(SUMMARY), &summary)?;
         ctx.reporter.info(&render_summary(&summary));
         Ok(())
     }
@@ -253,6 +251,7 @@ pub fn summarize(data: &str, rows: &[ManifestRow], ignored: Vec<String>) -> Inde
         .map(|(p, s)| (p.to_string(), s.into_iter().map(str::to_string).collect()))
         .collect();
     IndexSummary {
+        format: crate::contract::index::FORMAT,
         data: data.to_string(),
         images: rows.len() - bad_files.len(),
         counts,

@@ -1,6 +1,7 @@
 //! The built-in stage kinds, registered for the engine.
 
 pub mod aggregate;
+pub mod calibrate;
 pub mod charts;
 pub mod ensemble;
 pub mod evaluate;
@@ -13,6 +14,17 @@ pub mod threshold;
 pub mod train;
 pub mod worker;
 
+pub use calibrate::Calibrate;
+pub use charts::Charts;
+pub use ensemble::Ensemble;
+pub use evaluate::Evaluate;
+pub use gradcam::Gradcam;
+pub use index::Index;
+pub use preprocess::Preprocess;
+pub use report::Report;
+pub use split::Split;
+pub use train::Train;
+
 use crate::pipeline::stage::Registry;
 
 /// Every built-in stage kind.
@@ -24,6 +36,7 @@ pub fn registry() -> Registry {
     r.register(Box::new(train::Train));
     r.register(Box::new(evaluate::Evaluate));
     r.register(Box::new(ensemble::Ensemble));
+    r.register(Box::new(calibrate::Calibrate));
     r.register(Box::new(gradcam::Gradcam));
     r.register(Box::new(charts::Charts));
     r.register(Box::new(report::Report));
@@ -33,6 +46,58 @@ pub fn registry() -> Registry {
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+
+    /// What the engine does per kind is declared by the kind: a GPU for `device: cuda` (a
+    /// cluster executor asks for it, unless `resources: {gpus}` says otherwise), the model
+    /// `predict` finds, the metrics `exp` reads.
+    #[test]
+    fn per_kind_behaviour_is_declared_by_the_kind() {
+        let registry = super::registry();
+        let yaml = "stages:
+  index: {kind: index}
+  split: {kind: split, needs: [index]}
+  preprocess: {kind: preprocess, needs: [index]}
+  train: {kind: train, needs: [split, preprocess], params: {device: cuda}}
+  evaluate:
+    kind: evaluate
+    needs: [split, preprocess, train]
+    params: {device: cuda}
+    resources: {gpus: 0}
+  gradcam: {kind: gradcam, needs: [split, preprocess, evaluate]}
+";
+        let p = crate::pipeline::validate::parse(
+            yaml,
+            std::path::Path::new("pipeline.yaml"),
+            &registry,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let gpus = |name: &str| {
+            p.stages
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap()
+                .resources
+                .gpus
+        };
+        assert_eq!(gpus("train"), Some(1));
+        assert_eq!(gpus("evaluate"), Some(0), "the user's `gpus` stands");
+        assert_eq!(gpus("gradcam"), None, "device: cpu");
+        assert_eq!(gpus("index"), None);
+        let declared = |f: &dyn Fn(&dyn crate::pipeline::stage::Stage) -> Option<&'static str>| {
+            registry
+                .kinds()
+                .filter_map(|k| Some((k, f(registry.get(k)?)?)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            declared(&|s| s.model_dir()),
+            [("evaluate", "model"), ("train", "")]
+        );
+        assert_eq!(
+            declared(&|s| s.metrics_file()),
+            [("ensemble", "metrics.json"), ("evaluate", "metrics.json")]
+        );
+    }
 
     /// Every kind's canonical params read back to themselves, so a key always carries its
     /// inputs (a kind whose params did not read back used to hash no input files at all).
@@ -54,7 +119,7 @@ mod tests {
             );
             kinds += 1;
         }
-        assert_eq!(kinds, 9);
+        assert_eq!(kinds, 10);
         let index = registry.get("index").unwrap();
         let p = index.params(&json!({"data": "elsewhere/xray"})).unwrap();
         assert_eq!(index.inputs(&p).unwrap(), ["elsewhere/xray"]);

@@ -19,6 +19,7 @@ use crate::data::manifest::{self, ManifestRow};
 use crate::data::resize::resize;
 use crate::data::scaled::{self, Decode};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::stages::Index;
 use crate::stages::index::{BadFile, IndexSummary, SUMMARY};
 use crate::tables::cache::write_index;
 pub use crate::tables::cache::{read_cache, read_meta};
@@ -95,10 +96,11 @@ impl TypedStage for Preprocess {
     const KIND: &'static str = "preprocess";
 
     // 2: meta.json names the dataset folder (Grad-CAM draws on the original films); 3: a
-    // file whose pixels fail to decode is a rejected row in meta.json, not a failed run
-    const VERSION: u32 = 3;
+    // file whose pixels fail to decode is a rejected row in meta.json, not a failed run;
+    // 4: meta.json carries its format (crate::contract::preprocess)
+    const VERSION: u32 = 4;
 
-    const UPSTREAMS: &'static [&'static str] = &["index"];
+    const UPSTREAMS: &'static [&'static str] = &[Index::KIND];
 
     const CHOICES: &'static [Choice] = &[("equalize", Method::ALL), ("decode", Decode::ALL)];
 
@@ -133,9 +135,8 @@ impl TypedStage for Preprocess {
     }
 
     fn run(&self, ctx: &StageContext<'_>, p: PreprocessParams) -> anyhow::Result<()> {
-        let index_dir = ctx.upstream("index")?;
-        let summary: IndexSummary =
-            crate::contract::read_json(&index_dir.join(SUMMARY), "index summary")?;
+        let index_dir = ctx.upstream_of::<Index>()?;
+        let summary: IndexSummary = crate::contract::load(&index_dir.join(SUMMARY))?;
         let root = ctx.workspace.join(&summary.data);
         let rows: Vec<ManifestRow> = manifest::read(&index_dir.join(manifest::FILE))?
             .into_iter()
@@ -203,6 +204,7 @@ impl TypedStage for Preprocess {
         let mean = sum as f64 / n;
         let var = (sum_sq as f64 / n - mean * mean).max(0.0);
         let meta = CacheMeta {
+            format: crate::contract::preprocess::FORMAT,
             count: rows.len(),
             height: side,
             width: side,
@@ -219,7 +221,7 @@ impl TypedStage for Preprocess {
             decode: p.decode,
             rejected,
         };
-        fs::write(ctx.out_dir.join(META), serde_json::to_vec_pretty(&meta)?)?;
+        crate::contract::save(&ctx.out_dir.join(META), &meta)?;
         write_index(&ctx.out_dir.join(INDEX), &rows)?;
         for b in &meta.rejected {
             ctx.reporter.info(&format!(

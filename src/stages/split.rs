@@ -1,7 +1,6 @@
 //! `split`: assign every usable image a role (train, val, test or unused) under one of
 //! two protocols, seeded, and check that no patient is on two sides.
 
-use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ pub use crate::contract::split::{COUNTS, FILE, Protocol, ROLES, SplitCounts, Spl
 use crate::data::manifest::{self, ManifestRow};
 use crate::data::rng::SplitMix64;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::stages::Index;
 use crate::tables::split::write_split;
 pub use crate::tables::split::{read_roles, read_rows};
 
@@ -42,9 +42,10 @@ impl TypedStage for Split {
     const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "split";
 
-    const VERSION: u32 = 1;
+    // 2: counts.json carries its format (crate::contract::split)
+    const VERSION: u32 = 2;
 
-    const UPSTREAMS: &'static [&'static str] = &["index"];
+    const UPSTREAMS: &'static [&'static str] = &[Index::KIND];
 
     const CHOICES: &'static [Choice] = &[("protocol", Protocol::ALL)];
 
@@ -59,17 +60,15 @@ impl TypedStage for Split {
     }
 
     fn run(&self, ctx: &StageContext<'_>, p: SplitParams) -> anyhow::Result<()> {
-        let rows: Vec<ManifestRow> = manifest::read(&ctx.upstream("index")?.join(manifest::FILE))?
-            .into_iter()
-            .filter(|r| r.error.is_none())
-            .collect();
+        let rows: Vec<ManifestRow> =
+            manifest::read(&ctx.upstream_of::<Index>()?.join(manifest::FILE))?
+                .into_iter()
+                .filter(|r| r.error.is_none())
+                .collect();
         let roles = assign(&rows, &p);
         let counts = count(&rows, &roles, &p);
         write_split(&ctx.out_dir.join(FILE), &rows, &roles)?;
-        fs::write(
-            ctx.out_dir.join(COUNTS),
-            serde_json::to_vec_pretty(&counts)?,
-        )?;
+        crate::contract::save(&ctx.out_dir.join(COUNTS), &counts)?;
         for role in &counts.empty_roles {
             ctx.reporter
                 .warn(&empty_role_message(role, p.protocol, &rows));
@@ -210,6 +209,7 @@ fn count(rows: &[ManifestRow], roles: &[&str], p: &SplitParams) -> SplitCounts {
         .map(|(p, _)| p.to_string())
         .collect();
     SplitCounts {
+        format: crate::contract::split::FORMAT,
         protocol: p.protocol,
         seed: p.seed,
         val_fraction: (p.protocol == Protocol::Patient).then_some(p.val_fraction),

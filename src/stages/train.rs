@@ -13,6 +13,7 @@ use crate::contract::choices::{
 use crate::contract::summary::TrainSummary;
 use crate::contract::task::WorkerTask;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
+use crate::stages::{Preprocess, Split};
 
 /// A real-valued param's name, value, test and what the test asks for.
 type Rule<'a> = (&'a str, f64, fn(f64) -> bool, &'a str);
@@ -42,9 +43,16 @@ impl TypedStage for Train {
     // 4: model.json and summary.json carry their format (crate::contract)
     // 5: runtime.json names the precision training ran in (`precision: auto`)
     // 6: the optimizer steps through libtorch's fused kernels (float rounding differs)
-    const VERSION: u32 = 6;
+    // 7: runtime.json carries its format
+    const VERSION: u32 = 7;
 
-    const UPSTREAMS: &'static [&'static str] = &["split", "preprocess"];
+    const UPSTREAMS: &'static [&'static str] = &[Split::KIND, Preprocess::KIND];
+    /// Its output is a model folder (weights and model.json) `predict` can load.
+    const MODEL_DIR: Option<&'static str> = Some("");
+
+    fn needs_gpu(&self, p: &TrainParams) -> bool {
+        p.device == Device::Cuda
+    }
 
     const CHOICES: &'static [Choice] = &[
         ("arch", Arch::ALL),
@@ -142,8 +150,8 @@ impl TypedStage for Train {
             "training",
             &WorkerTask::Train {
                 workspace: ctx.workspace.to_path_buf(),
-                split: ctx.upstream("split")?.to_path_buf(),
-                cache: ctx.upstream("preprocess")?.to_path_buf(),
+                split: ctx.upstream_of::<Split>()?.to_path_buf(),
+                cache: ctx.upstream_of::<Preprocess>()?.to_path_buf(),
                 out: ctx.out_dir.to_path_buf(),
                 resume: ctx.scratch_dir.to_path_buf(),
                 params: Box::new(p),

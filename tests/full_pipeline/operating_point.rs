@@ -16,7 +16,7 @@ pub fn checks(ws: &Ws) {
     );
     assert_eq!(
         ws.ok(&["run"]).stages("ran"),
-        ["evaluate", "gradcam", "charts", "report"]
+        ["evaluate", "gradcam", "charts", "calibrate", "report"]
     );
     let m = json(ws, "results/eval/metrics.json");
     assert!((m["threshold"]["value"].as_f64().unwrap() - 0.25).abs() < 1e-12);
@@ -45,7 +45,7 @@ pub fn checks(ws: &Ws) {
     ws.edit_config("calibration: platt", "calibration: platt, tta: 2");
     assert_eq!(
         ws.ok(&["run"]).stages("ran"),
-        ["evaluate", "gradcam", "charts", "report"]
+        ["evaluate", "gradcam", "charts", "calibrate", "report"]
     );
     let card = json(ws, "results/eval/model/model.json");
     assert_eq!(card["tta"], serde_json::json!({"views": 2, "seed": 0}));

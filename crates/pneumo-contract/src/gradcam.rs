@@ -89,6 +89,7 @@ pub fn read_deletion(dir: &Path) -> anyhow::Result<Vec<DeletionPoint>> {
 
 /// Mean quadrant shares over a group of images.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Regions {
     pub images: usize,
     /// Images whose map is zero everywhere (no positive evidence): left out of `shares`.
@@ -98,19 +99,24 @@ pub struct Regions {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Overlay {
     /// Relative to the stage's output folder.
     pub file: String,
     pub path: String,
-    pub outcome: String,
-    pub label: String,
+    pub outcome: crate::label::Outcome,
+    pub label: crate::label::Label,
     pub probability: f64,
     pub quadrants: Quadrants,
 }
 
 /// gradcam.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GradcamSummary {
+    /// The file's format ([`FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::format_one")]
+    pub format: u32,
     pub role: String,
     pub images: usize,
     pub side: usize,
@@ -131,6 +137,11 @@ pub struct GradcamSummary {
     pub deletion_end: f64,
     pub deletion_auc_random: f64,
 }
+
+/// gradcam.json. 2: `format`, unknown fields refused; 1: without them.
+pub const FORMAT: u32 = 2;
+
+crate::versioned!(GradcamSummary, "Grad-CAM summary", FORMAT);
 
 /// Shares of a map's mass in each image quadrant; they sum to 1 (0 for an all-zero map).
 /// Image-left is the patient's right on a standard frontal (PA/AP) film.

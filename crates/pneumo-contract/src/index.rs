@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// `summary.json`: what the index found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IndexSummary {
+    /// The file's format ([`FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::format_one")]
+    pub format: u32,
     /// The dataset folder, workspace-relative.
     pub data: String,
     pub images: usize,
@@ -25,7 +29,13 @@ pub struct IndexSummary {
     pub cross_split_patients: BTreeMap<String, Vec<String>>,
 }
 
+/// 2: `format`, unknown fields refused; 1: without them.
+pub const FORMAT: u32 = 2;
+
+crate::versioned!(IndexSummary, "index summary", FORMAT);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BadFile {
     pub path: String,
     pub error: String,

@@ -17,14 +17,17 @@
 
 pub mod atomic;
 pub mod augment;
+pub mod calibrate;
 pub mod calibrator;
 pub mod card;
+pub mod charts;
 pub mod choices;
 pub mod csv;
 pub mod defined;
 pub mod event;
 pub mod gradcam;
 pub mod index;
+pub mod label;
 pub mod metrics;
 pub mod predictions;
 pub mod preprocess;
@@ -95,6 +98,11 @@ macro_rules! versioned {
             }
         }
     };
+}
+
+/// The `format` of a file written before it carried one.
+pub fn format_one() -> u32 {
+    1
 }
 
 /// Refuses a file written in a newer `format` than this build reads.

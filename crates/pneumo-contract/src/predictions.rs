@@ -10,17 +10,18 @@ pub const METRICS: &str = "metrics.json";
 /// The folder holding the model card and the checkpoint evaluate scored.
 pub const MODEL_DIR: &str = "model";
 
+use crate::label::{Label, Outcome};
+
 /// One scored image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     pub path: String,
     pub role: String,
     pub patient_id: String,
-    pub label: String,
+    pub label: Label,
     pub subtype: String,
     pub probability: f64,
     /// 1 = pneumonia.
     pub prediction: u8,
-    /// `tp`, `tn`, `fp` or `fn`.
-    pub outcome: String,
+    pub outcome: Outcome,
 }

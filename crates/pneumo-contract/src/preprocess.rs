@@ -93,7 +93,11 @@ impl Decode {
 
 /// `meta.json`: everything a reader needs to turn `images.u8` into network input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheMeta {
+    /// The file's format ([`FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::format_one")]
+    pub format: u32,
     pub count: usize,
     pub height: u32,
     pub width: u32,
@@ -122,6 +126,11 @@ pub struct CacheMeta {
     pub rejected: Vec<BadFile>,
 }
 
+/// meta.json. 2: `format`, unknown fields refused; 1: without them.
+pub const FORMAT: u32 = 2;
+
+crate::versioned!(CacheMeta, "preprocess cache description", FORMAT);
+
 pub const IMAGES: &str = "images.u8";
 pub const INDEX: &str = "images.parquet";
 pub const META: &str = "meta.json";
@@ -131,5 +140,5 @@ pub const META: &str = "meta.json";
 pub struct CachedImage {
     pub row: usize,
     pub path: String,
-    pub label: String,
+    pub label: crate::label::Label,
 }

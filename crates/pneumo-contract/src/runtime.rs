@@ -30,6 +30,9 @@ const FLAGS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runtime {
+    /// The file's format ([`FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::format_one")]
+    pub format: u32,
     /// The device the network ran on (`cpu`, `cuda`).
     pub device: String,
     /// The CPU model (`/proc/cpuinfo`), `unknown` where it cannot be read.
@@ -51,6 +54,11 @@ pub struct Runtime {
     pub precision: Option<String>,
 }
 
+/// runtime.json. 2: `format`; 1: without it.
+pub const FORMAT: u32 = 2;
+
+crate::versioned!(Runtime, "runtime description", FORMAT);
+
 /// Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16), from its flags.
 pub fn cpu_has_native_bf16(flags: &[String]) -> bool {
     flags.iter().any(|f| f == "amx_bf16" || f == "avx512_bf16")
@@ -63,14 +71,18 @@ impl Runtime {
         cpu_from_cpuinfo(&info)
     }
 
-    pub fn read(dir: &Path) -> Option<Runtime> {
-        let bytes = fs::read(dir.join(RUNTIME_FILE)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    /// `dir`'s runtime.json; `None` where the stage wrote none (it runs no network). A
+    /// damaged or newer file is an error naming it.
+    pub fn read(dir: &Path) -> anyhow::Result<Option<Runtime>> {
+        let path = dir.join(RUNTIME_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        crate::load(&path).map(Some)
     }
 
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        fs::write(dir.join(RUNTIME_FILE), json)
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        crate::save(&dir.join(RUNTIME_FILE), self)
     }
 
     /// One line for people: `Intel Xeon (avx512f, amx_bf16); libtorch 2.11.0, AVX512
@@ -138,6 +150,7 @@ mod tests {
     fn round_trips_and_describes() {
         let dir = tempfile::tempdir().unwrap();
         let r = Runtime {
+            format: FORMAT,
             device: "cpu".into(),
             cpu: "AMD EPYC".into(),
             cpu_flags: vec!["avx2".into()],
@@ -148,7 +161,8 @@ mod tests {
             precision: Some("fp32".into()),
         };
         r.write(dir.path()).unwrap();
-        assert_eq!(Runtime::read(dir.path()), Some(r.clone()));
+        assert_eq!(Runtime::read(dir.path()).unwrap(), Some(r.clone()));
+        assert_eq!(Runtime::read(&dir.path().join("absent")).unwrap(), None);
         assert_eq!(
             r.describe(),
             "AMD EPYC (avx2); libtorch 2.11.0, AVX2 kernels, 2 threads, device cpu, fp32"

@@ -25,7 +25,11 @@ pub const COUNTS: &str = "counts.json";
 
 /// `counts.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SplitCounts {
+    /// The file's format ([`FORMAT`]); absent in files written before it had one (1).
+    #[serde(default = "crate::format_one")]
+    pub format: u32,
     pub protocol: Protocol,
     pub seed: u64,
     pub val_fraction: Option<f64>,
@@ -41,12 +45,17 @@ pub struct SplitCounts {
     pub empty_roles: Vec<String>,
 }
 
+/// counts.json. 2: `format`, unknown fields refused; 1: without them.
+pub const FORMAT: u32 = 2;
+
+crate::versioned!(SplitCounts, "split counts file", FORMAT);
+
 /// One row of a split file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitRow {
     pub path: String,
     pub role: String,
-    pub label: String,
+    pub label: crate::label::Label,
     pub patient_id: String,
     pub subtype: String,
 }

@@ -43,7 +43,7 @@ impl Dataset {
                 .get(&r.path)
                 .with_context(|| format!("{} is cached but not in the split", r.path))?;
             if role != "unused" {
-                let y = if r.label == "PNEUMONIA" { 1.0 } else { 0.0 };
+                let y = r.label.target();
                 roles.entry(role.clone()).or_default().push((r.row, y));
             }
         }

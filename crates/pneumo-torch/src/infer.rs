@@ -13,6 +13,7 @@ use pneumo_contract::card::FILE as MODEL;
 use pneumo_contract::gradcam::{
     DeletionPoint, GradcamParams, GradcamSummary, Overlay, Regions, write_deletion,
 };
+use pneumo_contract::label::Outcome;
 use pneumo_contract::predictions::Prediction;
 use pneumo_contract::scores::{ScoreRow, write_scores};
 use pneumo_core::data::decode::decode_gray;
@@ -202,14 +203,14 @@ pub fn gradcam(
         .map(|r| {
             row_of
                 .get(r.path.as_str())
-                .map(|&row| (row, if r.label == "PNEUMONIA" { 1.0 } else { 0.0 }))
+                .map(|&row| (row, r.label.target()))
                 .with_context(|| format!("{} is predicted but not cached", r.path))
         })
         .collect::<anyhow::Result<_>>()?;
 
     // which images get an overlay: per outcome, a seeded draw
     let mut chosen: BTreeSet<usize> = BTreeSet::new();
-    for outcome in ["tp", "tn", "fp", "fn"] {
+    for outcome in Outcome::ALL {
         let mut idx: Vec<usize> = (0..preds.len())
             .filter(|&i| preds[i].outcome == outcome)
             .collect();
@@ -248,14 +249,17 @@ pub fn gradcam(
             let pr = &preds[i];
             let q = Quadrants::of(&cam, side);
             let empty = usize::from(cam.iter().all(|&c| c <= 0.0));
-            for (map, key) in [(&mut by_outcome, &pr.outcome), (&mut by_label, &pr.label)] {
-                let e = map.entry(key.clone()).or_default();
+            for (map, key) in [
+                (&mut by_outcome, pr.outcome.as_str()),
+                (&mut by_label, pr.label.as_str()),
+            ] {
+                let e = map.entry(key.to_string()).or_default();
                 e.0.add(&q);
                 e.1 += 1;
                 e.2 += empty;
             }
             let (sum, count) = sum_by_label
-                .entry(pr.label.clone())
+                .entry(pr.label.to_string())
                 .or_insert_with(|| (vec![0.0; side * side], 0));
             for (s, &c) in sum.iter_mut().zip(&cam) {
                 *s += f64::from(c);
@@ -273,8 +277,8 @@ pub fn gradcam(
                 overlays.push(Overlay {
                     file,
                     path: pr.path.clone(),
-                    outcome: pr.outcome.clone(),
-                    label: pr.label.clone(),
+                    outcome: pr.outcome,
+                    label: pr.label,
                     probability: pr.probability,
                     quadrants: q,
                 });
@@ -342,6 +346,7 @@ pub fn gradcam(
             .collect()
     };
     let summary = GradcamSummary {
+        format: pneumo_contract::gradcam::FORMAT,
         role: p.role.to_string(),
         images: preds.len(),
         side: ds.side as usize,
@@ -358,9 +363,6 @@ pub fn gradcam(
         deletion_end: salient.last().copied().unwrap_or(f64::NAN),
         deletion_auc_random: area(&random),
     };
-    fs::write(
-        out.join(pneumo_contract::gradcam::SUMMARY),
-        serde_json::to_vec_pretty(&summary)?,
-    )?;
+    pneumo_contract::save(&out.join(pneumo_contract::gradcam::SUMMARY), &summary)?;
     Ok(summary)
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use pneumo_contract::atomic::write_atomic;
+use pneumo_contract::label::Label;
 use pneumo_core::data::decode::decode_gray;
 use pneumo_core::data::read::read_image_file;
 use pneumo_core::data::{equalize, scaled};
@@ -24,7 +25,7 @@ pub struct Predicted {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<&'static str>,
+    pub label: Option<Label>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heatmap: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,9 +107,9 @@ pub fn predict(
             None => p,
         };
         let label = if p >= model.card.threshold as f32 {
-            "PNEUMONIA"
+            Label::Pneumonia
         } else {
-            "NORMAL"
+            Label::Normal
         };
         let mut written = None;
         if let Some(dir) = heatmap {

@@ -80,6 +80,7 @@ pub fn current(device: Device) -> Runtime {
         )
     });
     Runtime {
+        format: pneumo_contract::runtime::FORMAT,
         device: if device.is_cuda() { "cuda" } else { "cpu" }.into(),
         cpu,
         cpu_flags,

@@ -163,12 +163,8 @@ impl Slurm {
             fs::remove_dir_all(dir.run())?;
         }
         fs::create_dir_all(dir.run())?;
-        let mut resources = decl.resources.clone();
-        if resources.gpus.is_none()
-            && job.params.get("device").and_then(|d| d.as_str()) == Some("cuda")
-        {
-            resources.gpus = Some(1);
-        }
+        // a GPU when the kind asks for one (`Stage::needs_gpu`, set at validation)
+        let resources = decl.resources.clone();
         let text = Script {
             job_name: &job_name(&job.key),
             stage: &job.name,

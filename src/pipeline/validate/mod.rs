@@ -195,7 +195,7 @@ impl Validator<'_> {
     }
 
     fn stage(&mut self, name: &str, raw: RawStage) -> Option<StageDecl> {
-        let (kind, params, inputs) = match (&raw.kind, &raw.cmd) {
+        let (kind, params, inputs, needs_gpu) = match (&raw.kind, &raw.cmd) {
             (Some(_), Some(_)) => {
                 self.error(
                     &["stages", name, "cmd"],
@@ -232,7 +232,7 @@ impl Validator<'_> {
                     outs: raw.outs.clone(),
                 };
                 let params = serde_json::json!({ "cmd": cmd });
-                (kind, params, raw.deps.clone())
+                (kind, params, raw.deps.clone(), false)
             }
             (Some(kind), None) => {
                 let Some(stage) = self.registry.get(kind) else {
@@ -280,7 +280,8 @@ impl Validator<'_> {
                         (Value::Null, Vec::new())
                     }
                 };
-                (StageKind::Builtin(stage.kind()), params, inputs)
+                let gpu = stage.needs_gpu(&params);
+                (StageKind::Builtin(stage.kind()), params, inputs, gpu)
             }
         };
         let out = match kind {
@@ -288,7 +289,10 @@ impl Validator<'_> {
             StageKind::Cmd { .. } => None,
         };
         let resources = self.resources(raw.resources.as_ref(), &["stages", name, "resources"]);
-        let resources = resources.or(&self.defaults);
+        let mut resources = resources.or(&self.defaults);
+        if resources.gpus.is_none() && needs_gpu {
+            resources.gpus = Some(1); // the kind says so (`device: cuda`)
+        }
         let decl = StageDecl {
             name: name.to_string(),
             kind,

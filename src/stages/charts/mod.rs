@@ -21,6 +21,7 @@ use crate::contract::predictions::Prediction;
 use crate::contract::summary::{Evaluation, TrainSummary, read_history};
 use crate::model::explain::viridis;
 use crate::pipeline::stage::{StageContext, TypedStage};
+use crate::stages::{Evaluate, Gradcam, Train};
 
 mod draw;
 pub mod forest;
@@ -57,15 +58,8 @@ fn d_true() -> bool {
 }
 
 /// charts.json: chart name -> (file, caption), in display order.
-pub const INDEX: &str = "charts.json";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChartFile {
-    pub name: String,
-    pub png: String,
-    pub svg: Option<String>,
-    pub caption: String,
-}
+pub use crate::contract::charts::{ChartFile, FILE as INDEX};
+use crate::contract::charts::{ChartIndex, FORMAT};
 
 pub struct Charts;
 
@@ -74,10 +68,11 @@ impl TypedStage for Charts {
     const USES_ALL_CORES: bool = false;
     const KIND: &'static str = "charts";
 
-    // 2: each class's score distribution with the threshold (`scores`)
-    const VERSION: u32 = 2;
+    // 2: each class's score distribution with the threshold (`scores`); 3: charts.json an
+    // object with its format (crate::contract::charts)
+    const VERSION: u32 = 3;
 
-    const UPSTREAMS: &'static [&'static str] = &["train", "evaluate", "gradcam"];
+    const UPSTREAMS: &'static [&'static str] = &[Train::KIND, Evaluate::KIND, Gradcam::KIND];
 
     fn check(&self, p: &mut ChartParams) -> Result<(), String> {
         // each message names the one key at fault, which the config error is located at
@@ -93,13 +88,19 @@ impl TypedStage for Charts {
 
     fn run(&self, ctx: &StageContext<'_>, p: ChartParams) -> anyhow::Result<()> {
         let files = render_all(
-            ctx.upstream("train")?,
-            ctx.upstream("evaluate")?,
-            ctx.upstream("gradcam")?,
+            ctx.upstream_of::<Train>()?,
+            ctx.upstream_of::<Evaluate>()?,
+            ctx.upstream_of::<Gradcam>()?,
             ctx.out_dir,
             &p,
         )?;
-        fs::write(ctx.out_dir.join(INDEX), serde_json::to_vec_pretty(&files)?)?;
+        crate::contract::save(
+            &ctx.out_dir.join(INDEX),
+            &ChartIndex {
+                format: FORMAT,
+                files: files.clone(),
+            },
+        )?;
         ctx.reporter
             .info(&format!("charts: {} figures", files.len()));
         Ok(())

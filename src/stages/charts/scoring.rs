@@ -4,6 +4,7 @@
 use super::draw::{BLUE, ORANGE, RED};
 use super::spec::{ChartInputs, Figure, defined_3, diagonal, line, spec};
 use super::{Chart, Line};
+use crate::contract::label::Label;
 use crate::model::stats;
 
 pub(super) fn scoring(i: &ChartInputs) -> Vec<Figure> {
@@ -18,12 +19,7 @@ pub(super) fn scoring(i: &ChartInputs) -> Vec<Figure> {
             .predictions
             .iter()
             .filter(|r| r.role == role)
-            .map(|r| {
-                (
-                    r.probability as f32,
-                    if r.label == "PNEUMONIA" { 1.0 } else { 0.0 },
-                )
-            })
+            .map(|r| (r.probability as f32, r.label.target()))
             .unzip();
         let r = &m.report;
         let at = format!("{role} at threshold {:.3}", r.threshold);
@@ -119,7 +115,7 @@ pub(super) fn scores(i: &ChartInputs) -> Figure {
     let mut lines = Vec::new();
     let mut top: f64 = 0.0;
     for (role, dashed) in [("val", false), ("test", true)] {
-        for (label, color) in [("NORMAL", BLUE), ("PNEUMONIA", RED)] {
+        for (label, color) in [(Label::Normal, BLUE), (Label::Pneumonia, RED)] {
             let of: Vec<f64> = i
                 .predictions
                 .iter()

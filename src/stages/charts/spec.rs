@@ -22,12 +22,9 @@ impl ChartInputs {
         Ok(ChartInputs {
             history: read_history(train)?,
             summary: TrainSummary::load(train)?,
-            metrics: crate::contract::read_json(&evaluate.join(METRICS), "metrics file")?,
+            metrics: crate::contract::load(&evaluate.join(METRICS))?,
             predictions: read_predictions(evaluate)?,
-            gradcam: crate::contract::read_json(
-                &gradcam_dir.join(gradcam::SUMMARY),
-                "Grad-CAM summary",
-            )?,
+            gradcam: crate::contract::load(&gradcam_dir.join(gradcam::SUMMARY))?,
             deletion: read_deletion(gradcam_dir)?,
         })
     }
@@ -221,11 +218,14 @@ mod tests {
             path: format!("{role}/{label}/x.jpeg"),
             role: role.into(),
             patient_id: "p".into(),
-            label: label.into(),
+            label: label.parse().unwrap(),
             subtype: String::new(),
             probability,
             prediction: u8::from(probability >= 0.5),
-            outcome: String::new(),
+            outcome: crate::contract::label::Outcome::of(
+                probability >= 0.5,
+                label.parse().unwrap(),
+            ),
         };
         ChartInputs {
             history: read_history(&fixture.join("train")).unwrap(),

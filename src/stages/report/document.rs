@@ -27,6 +27,7 @@ pub fn document(a: &Artifacts) -> Vec<Block> {
     training(a, &mut d);
     super::results::evaluation(a, &mut d);
     super::seeds::seeds(a, &mut d);
+    super::calibration::calibration(a, &mut d);
     super::results::gradcam(a, &mut d);
     super::results::closing(a, &mut d);
     d

@@ -7,6 +7,7 @@
 //! sections; `results.rs` evaluation, Grad-CAM and the closing sections; `format.rs` how
 //! numbers are written; `render.rs` Markdown and HTML.
 
+mod calibration;
 mod document;
 mod format;
 mod render;
@@ -29,12 +30,17 @@ use super::gradcam::{self, GradcamSummary};
 use super::index::{IndexSummary, SUMMARY as INDEX_SUMMARY};
 use super::preprocess::read_meta;
 use super::split::{COUNTS, SplitCounts};
+use crate::contract::calibrate::{self, CalibrationTable};
 use crate::contract::card::{self, ModelCard};
+use crate::contract::charts::ChartIndex;
+use crate::contract::load;
 use crate::contract::preprocess::CacheMeta;
-use crate::contract::read_json;
 use crate::contract::runtime::Runtime;
 use crate::contract::summary::{Evaluation, TrainSummary, read_history};
 use crate::pipeline::stage::{StageContext, TypedStage, UpstreamError};
+use crate::stages::{
+    Calibrate, Charts, Ensemble, Evaluate, Gradcam, Index, Preprocess, Split, Train,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +80,8 @@ pub struct Artifacts {
     pub runtime: Vec<(&'static str, Runtime)>,
     /// The seeds-and-ensemble tables, when the report also needs an `ensemble` stage.
     pub ensemble: Option<Vec<RoleSummary>>,
+    /// The reliability tables, when the report also needs a `calibrate` stage.
+    pub calibration: Option<CalibrationTable>,
 }
 
 impl Artifacts {
@@ -87,38 +95,52 @@ impl Artifacts {
         let path =
             |kind: &str, file: &str| -> anyhow::Result<PathBuf> { Ok(dir_of(kind)?.join(file)) };
         let mut runtime = Vec::new();
-        for kind in ["train", "evaluate"] {
-            if let Some(r) = Runtime::read(&dir_of(kind)?) {
+        for kind in [Train::KIND, Evaluate::KIND] {
+            if let Some(r) = Runtime::read(&dir_of(kind)?)? {
                 runtime.push((kind, r));
             }
         }
-        let train_card = ModelCard::load(&dir_of("train")?.join(card::FILE))?;
+        let train_card = ModelCard::load(&dir_of(Train::KIND)?.join(card::FILE))?;
         Ok(Artifacts {
             title: title.unwrap_or_else(|| default_title(train_card.params.arch)),
-            index: read_json(&path("index", INDEX_SUMMARY)?, "index summary")?,
-            split: read_json(&path("split", COUNTS)?, "split counts file")?,
-            preprocess: read_meta(&dir_of("preprocess")?)?,
-            train_summary: TrainSummary::load(&dir_of("train")?)?,
+            index: load(&path(Index::KIND, INDEX_SUMMARY)?)?,
+            split: load(&path(Split::KIND, COUNTS)?)?,
+            preprocess: read_meta(&dir_of(Preprocess::KIND)?)?,
+            train_summary: TrainSummary::load(&dir_of(Train::KIND)?)?,
             train_card,
-            history: read_history(&dir_of("train")?)?,
-            metrics: read_json(&path("evaluate", METRICS)?, "metrics file")?,
-            gradcam: read_json(&path("gradcam", gradcam::SUMMARY)?, "Grad-CAM summary")?,
-            charts: read_json(&path("charts", charts::INDEX)?, "charts index")?,
+            history: read_history(&dir_of(Train::KIND)?)?,
+            metrics: load(&path(Evaluate::KIND, METRICS)?)?,
+            gradcam: load(&path(Gradcam::KIND, gradcam::SUMMARY)?)?,
+            charts: load::<ChartIndex>(&path(Charts::KIND, charts::INDEX)?)?.files,
             config_hash: blake3::hash(config).to_hex()[..16].to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             runtime,
-            // optional: no ensemble upstream is no section; two of them, or one whose summary
-            // is missing or damaged, is an error (it was a silently dropped section)
-            ensemble: match dir_of("ensemble") {
-                Ok(dir) if dir.exists() => Some(read_json(
-                    &dir.join(ensemble::SUMMARY_JSON),
-                    "ensemble summary",
-                )?),
-                Ok(_) => None,
-                Err(e) if matches!(e.downcast_ref(), Some(UpstreamError::None { .. })) => None,
-                Err(e) => return Err(e),
+            // optional: no ensemble (calibrate) upstream is no section; two of them, or one
+            // whose file is missing or damaged, is an error (it was a silently dropped section)
+            ensemble: match optional(dir_of, Ensemble::KIND)? {
+                Some(dir) => Some(
+                    load::<ensemble::EnsembleSummary>(&dir.join(ensemble::SUMMARY_JSON))?.roles,
+                ),
+                None => None,
+            },
+            calibration: match optional(dir_of, Calibrate::KIND)? {
+                Some(dir) => Some(load(&dir.join(calibrate::FILE))?),
+                None => None,
             },
         })
+    }
+}
+
+/// The output folder of an upstream the report reads when there is one.
+fn optional(
+    dir_of: &dyn Fn(&str) -> anyhow::Result<PathBuf>,
+    kind: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    match dir_of(kind) {
+        Ok(dir) if dir.exists() => Ok(Some(dir)),
+        Ok(_) => Ok(None),
+        Err(e) if matches!(e.downcast_ref(), Some(UpstreamError::None { .. })) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -138,16 +160,17 @@ impl TypedStage for Report {
     // 8: training robustness options (crop, gamma, blur, noise; smoothing, dropout, mixup; focal)
     // 9: the network's name (train's `arch`) in the title and the Model section
     // 10: Grad-CAM's layer as the network's last convolutional block, not "residual"
-    const VERSION: u32 = 10;
+    // 11: a calibration section when the report also needs a `calibrate` stage
+    const VERSION: u32 = 11;
 
     const UPSTREAMS: &'static [&'static str] = &[
-        "index",
-        "split",
-        "preprocess",
-        "train",
-        "evaluate",
-        "gradcam",
-        "charts",
+        Index::KIND,
+        Split::KIND,
+        Preprocess::KIND,
+        Train::KIND,
+        Evaluate::KIND,
+        Gradcam::KIND,
+        Charts::KIND,
     ];
 
     /// The config's hash goes into the report, so the config is an input.

@@ -3,6 +3,7 @@
 use super::Artifacts;
 use super::document::Block;
 use super::format::*;
+use crate::contract::label::Outcome;
 use crate::model::defined;
 use crate::stages::evaluate::RoleMetrics;
 
@@ -213,7 +214,7 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
                 format!("images/{}", o.file),
                 format!(
                     "{} · true {} · p = {} · {}",
-                    o.outcome.to_uppercase(),
+                    o.outcome.as_str().to_uppercase(),
                     o.label,
                     num(o.probability, 3),
                     o.path
@@ -228,12 +229,12 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
          everywhere (each such image's shares sum to 100%); an all-zero map means no evidence for \
          pneumonia anywhere:",
     )));
-    let mut q_rows: Vec<Vec<String>> = ["tp", "tn", "fp", "fn"]
+    let mut q_rows: Vec<Vec<String>> = Outcome::ALL
         .iter()
         .filter_map(|o| {
             g.by_outcome
-                .get(*o)
-                .map(|r| quadrant_row(o.to_uppercase(), r))
+                .get(o.as_str())
+                .map(|r| quadrant_row(o.as_str().to_uppercase(), r))
         })
         .collect();
     q_rows.extend(
@@ -255,7 +256,7 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
         .to_vec(),
         q_rows,
     ));
-    if let Some(tp) = g.by_outcome.get("tp") {
+    if let Some(tp) = g.by_outcome.get(Outcome::Tp.as_str()) {
         let (name, share) = top_quadrant(&tp.shares);
         d.push(Para(format!(
             "The write-up said its model looks at the upper left of the lungs. Measured here, true positives \

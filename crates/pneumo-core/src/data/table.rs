@@ -45,6 +45,22 @@ pub fn required_strings(df: &DataFrame, name: &str) -> anyhow::Result<Vec<String
         .collect()
 }
 
+/// A string column of words parsed into `T` (a label, an outcome); a word that is not one is
+/// an error naming the column and row.
+pub fn required_words<T: std::str::FromStr<Err = String>>(
+    df: &DataFrame,
+    name: &str,
+) -> anyhow::Result<Vec<T>> {
+    required_strings(df, name)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.parse::<T>()
+                .map_err(|e| anyhow::anyhow!("column `{name}`, row {i}: {e}"))
+        })
+        .collect()
+}
+
 /// A u32 column (nulls as `None`).
 pub fn u32s(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Option<u32>>> {
     Ok(df.column(name)?.u32()?.iter().collect())

@@ -10,7 +10,7 @@ use polars::prelude::*;
 use pneumo_contract::preprocess::{CacheMeta, CachedImage, IMAGES, INDEX, META};
 
 use crate::data::manifest::ManifestRow;
-use crate::data::table::{read_parquet, required_strings, write_parquet};
+use crate::data::table::{read_parquet, required_strings, required_words, write_parquet};
 
 /// Writes `images.parquet`: one row per cached image, in `images.u8` order.
 pub fn write_index(path: &Path, rows: &[ManifestRow]) -> anyhow::Result<()> {
@@ -31,7 +31,7 @@ pub fn write_index(path: &Path, rows: &[ManifestRow]) -> anyhow::Result<()> {
 
 /// The cache's meta.json.
 pub fn read_meta(dir: &Path) -> anyhow::Result<CacheMeta> {
-    pneumo_contract::read_json(&dir.join(META), "preprocess cache description")
+    pneumo_contract::load(&dir.join(META))
 }
 
 /// Reads a preprocess output folder: its metadata, rows and pixels.
@@ -39,7 +39,8 @@ pub fn read_cache(dir: &Path) -> anyhow::Result<(CacheMeta, Vec<CachedImage>, Ve
     let meta = read_meta(dir)?;
     let df = read_parquet(&dir.join(INDEX))?;
     let paths = required_strings(&df, "path")?;
-    let labels = required_strings(&df, "label")?;
+    let labels = required_words(&df, "label")
+        .map_err(|e| e.context(format!("reading {}", dir.join(INDEX).display())))?;
     let rows = paths
         .into_iter()
         .zip(labels)

@@ -9,7 +9,9 @@ use polars::prelude::*;
 
 use pneumo_contract::predictions::{PREDICTIONS, PREDICTIONS_CSV, Prediction};
 
-use crate::data::table::{read_parquet, required_strings, write_parquet};
+use pneumo_contract::label::{Label, Outcome};
+
+use crate::data::table::{read_parquet, required_strings, required_words, write_parquet};
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -47,7 +49,7 @@ pub fn write_predictions(dir: &Path, preds: &[Prediction]) -> anyhow::Result<()>
         s("path", &|p| p.path.clone()),
         s("role", &|p| p.role.clone()),
         s("patient_id", &|p| p.patient_id.clone()),
-        s("label", &|p| p.label.clone()),
+        s("label", &|p| p.label.to_string()),
         s("subtype", &|p| p.subtype.clone()),
         Column::new(
             "probability".into(),
@@ -60,7 +62,7 @@ pub fn write_predictions(dir: &Path, preds: &[Prediction]) -> anyhow::Result<()>
                 .map(|p| u32::from(p.prediction))
                 .collect::<Vec<u32>>(),
         ),
-        s("outcome", &|p| p.outcome.clone()),
+        s("outcome", &|p| p.outcome.to_string()),
     ])?;
     write_parquet(&dir.join(PREDICTIONS), &mut df)
 }
@@ -73,7 +75,10 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<Prediction>> {
         path.to_path_buf()
     };
     let df = read_parquet(&file)?;
-    let cols = ["path", "role", "patient_id", "label", "subtype", "outcome"]
+    let in_file = |e: anyhow::Error| e.context(format!("reading {}", file.display()));
+    let labels = required_words::<Label>(&df, "label").map_err(in_file)?;
+    let outcomes = required_words::<Outcome>(&df, "outcome").map_err(in_file)?;
+    let cols = ["path", "role", "patient_id", "subtype"]
         .map(|c| required_strings(&df, c))
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -94,9 +99,9 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<Prediction>> {
             path: cols[0][i].clone(),
             role: cols[1][i].clone(),
             patient_id: cols[2][i].clone(),
-            label: cols[3][i].clone(),
-            subtype: cols[4][i].clone(),
-            outcome: cols[5][i].clone(),
+            label: labels[i],
+            subtype: cols[3][i].clone(),
+            outcome: outcomes[i],
             probability: prob[i],
             prediction: pred[i] as u8,
         })

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use pneumo_contract::split::SplitRow;
 
 use crate::data::manifest::ManifestRow;
-use crate::data::table::{read_parquet, required_strings, write_parquet};
+use crate::data::table::{read_parquet, required_strings, required_words, write_parquet};
 
 /// Writes the split: every manifest row with its role.
 pub fn write_split(path: &Path, rows: &[ManifestRow], roles: &[&str]) -> anyhow::Result<()> {
@@ -32,7 +32,9 @@ pub fn write_split(path: &Path, rows: &[ManifestRow], roles: &[&str]) -> anyhow:
 /// Every row of a split file, `unused` ones included.
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<SplitRow>> {
     let df = read_parquet(path)?;
-    let cols = ["path", "role", "label", "patient_id", "subtype"]
+    let labels = required_words(&df, "label")
+        .map_err(|e| e.context(format!("reading {}", path.display())))?;
+    let cols = ["path", "role", "patient_id", "subtype"]
         .map(|c| required_strings(&df, c))
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -40,9 +42,9 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<SplitRow>> {
         .map(|i| SplitRow {
             path: cols[0][i].clone(),
             role: cols[1][i].clone(),
-            label: cols[2][i].clone(),
-            patient_id: cols[3][i].clone(),
-            subtype: cols[4][i].clone(),
+            label: labels[i],
+            patient_id: cols[2][i].clone(),
+            subtype: cols[3][i].clone(),
         })
         .collect())
 }
