@@ -84,7 +84,7 @@ enum Command {
         json: bool,
         /// cpu, cuda or auto
         #[arg(long, default_value = "cpu")]
-        device: String,
+        device: pneumo_pipeline::contract::choices::Device,
     },
     /// Run one stage from its job file (`.pneumo/jobs/KEY.json`, written by `run`) in this
     /// process, as a cluster node does; its outputs go to the job's `out_dir`
@@ -217,7 +217,7 @@ fn main() -> ExitCode {
             heatmap,
             json,
             device,
-        } => cli::commands::predict(&ws, &images, model, heatmap, json, &device),
+        } => cli::commands::predict(&ws, &images, model, heatmap, json, device),
         Command::ExecStage { job, quiet } => cli::commands::exec_stage(&job, quiet),
         Command::Exp { command } => match command {
             ExpCommand::Run {

@@ -378,7 +378,7 @@ pub fn predict(
     model: Option<std::path::PathBuf>,
     heatmap: Option<std::path::PathBuf>,
     json: bool,
-    device: &str,
+    device: pneumo_pipeline::contract::choices::Device,
 ) -> anyhow::Result<i32> {
     use pneumo_pipeline::stages::worker;
     let model = match model {
@@ -390,7 +390,7 @@ pub fn predict(
         .arg("--model")
         .arg(&model)
         .arg("--device")
-        .arg(device);
+        .arg(device.as_str());
     if let Some(h) = heatmap {
         refuse_engine_folder(workspace, &h)?;
         cmd.arg("--heatmap").arg(h);

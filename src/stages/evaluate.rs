@@ -16,7 +16,7 @@ pub use super::threshold::{Fragility, Threshold};
 use super::train::{BEST, LATEST};
 use super::worker;
 use crate::contract::card::{self, ModelCard, Tta};
-use crate::contract::choices::{Checkpoint, Device, Precision};
+use crate::contract::choices::{Checkpoint, Device, Precision, Role};
 use crate::contract::label::{Label, Outcome};
 use crate::contract::scores::read_scores;
 use crate::contract::task::WorkerTask;
@@ -213,7 +213,7 @@ impl TypedStage for Evaluate {
                 cache: ctx.upstream_of::<Preprocess>()?.to_path_buf(),
                 model: model_dir.clone(),
                 device: p.device,
-                roles: vec!["val".into(), "test".into()],
+                roles: vec![Role::Val, Role::Test],
                 out: scores.clone(),
             },
         )?;

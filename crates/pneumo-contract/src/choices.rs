@@ -24,6 +24,20 @@ macro_rules! choice {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = String;
+            /// The word as pipeline.yaml spells it (`--device cuda` on a command line).
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "`{other}` is not one of {}",
+                        Self::ALL.join(", ")
+                    )),
+                }
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -161,5 +175,9 @@ mod tests {
         assert_eq!(m, Optimizer::AdamW);
         assert_eq!(Sampler::ALL, ["shuffle", "balanced"]);
         assert!(serde_json::from_value::<Monitor>("F1".into()).is_err());
+        // the same words on a command line (`--device cuda`)
+        assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda);
+        let e = "gpu".parse::<Device>().unwrap_err();
+        assert_eq!(e, "`gpu` is not one of cpu, cuda, auto");
     }
 }

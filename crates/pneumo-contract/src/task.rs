@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{load, save, versioned};
-use crate::choices::Device;
+use crate::choices::{Device, Role};
 use crate::gradcam::GradcamParams;
 use crate::train::TrainParams;
 
@@ -38,7 +38,7 @@ pub enum WorkerTask {
         cache: PathBuf,
         model: PathBuf,
         device: Device,
-        roles: Vec<String>,
+        roles: Vec<Role>,
         out: PathBuf,
     },
     /// Grad-CAM maps and the deletion check for the images in `predictions`, into `out`;

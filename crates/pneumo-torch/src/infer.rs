@@ -62,10 +62,13 @@ pub struct Model {
 
 impl Model {
     /// Loads `dir/model.json` and the weights it names.
-    pub fn load(dir: &Path, device_name: &str) -> anyhow::Result<Model> {
+    pub fn load(
+        dir: &Path,
+        device_choice: pneumo_contract::choices::Device,
+    ) -> anyhow::Result<Model> {
         let card_path = dir.join(MODEL);
         let card = Card::load(&card_path)?;
-        let device = device(device_name)?;
+        let device = device(device_choice)?;
         let mut vs = VarStore::new(device);
         let net = net::build(card.params.arch, &vs.root(), 1);
         to_channels_last(&vs);

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use pneumo_contract::card::ModelCard;
+use pneumo_contract::choices::Device;
 use pneumo_contract::task::WorkerTask;
 use pneumo_contract::train::BEST;
 use pneumo_torch::dataset::Dataset;
@@ -35,7 +36,7 @@ enum Command {
         model: PathBuf,
         /// cpu, cuda or auto
         #[arg(long, default_value = "cpu")]
-        device: String,
+        device: Device,
         /// Write a Grad-CAM overlay per image into this folder
         #[arg(long)]
         heatmap: Option<PathBuf>,
@@ -49,8 +50,9 @@ enum Command {
     /// Print where this worker would run (runtime.json); fails when the device cannot hold
     /// a tensor
     Runtime {
+        /// cpu, cuda (tried even where libtorch finds none, to show its error) or auto
         #[arg(long, default_value = "cpu")]
-        device: String,
+        device: Device,
     },
 }
 
@@ -66,7 +68,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
         } => {
             let ds = Dataset::load(cache, split)?;
             let summary = pneumo_torch::train::train(workspace, &ds, params, out, resume)?;
-            let device = pneumo_torch::train::device(params.device.as_str())?;
+            let device = pneumo_torch::train::device(params.device)?;
             let mut rt = runtime::current(device);
             let bf16 = pneumo_torch::precision::resolve(params.precision, device);
             rt.precision = Some(if bf16 { "bf16" } else { "fp32" }.into());
@@ -102,9 +104,9 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
             roles,
             out,
         } => {
-            let model = Model::load(model, device.as_str())?;
+            let model = Model::load(model, *device)?;
             let ds = Dataset::load(cache, split)?;
-            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             let n = infer::score(&model, &ds, &roles, out)?;
             if let Some(dir) = out.parent() {
                 let mut rt = runtime::current(model.device);
@@ -122,7 +124,7 @@ fn exec(task: &WorkerTask) -> anyhow::Result<()> {
             params,
             out,
         } => {
-            let model = Model::load(model, params.device.as_str())?;
+            let model = Model::load(model, params.device)?;
             let ds = Dataset::load(cache, split)?;
             infer::gradcam(&model, &ds, predictions, originals, params, out)?;
             runtime::current(model.device).write(out)?;
@@ -150,10 +152,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             heatmap,
             json,
             files,
-        } => predict(&model, &device, heatmap, json, &files),
+        } => predict(&model, device, heatmap, json, &files),
         Command::Runtime { device } => {
-            let device = match device.as_str() {
-                "cuda" => tch::Device::Cuda(0),
+            let device = match device {
+                Device::Cuda => tch::Device::Cuda(0),
                 other => pneumo_torch::train::device(other)?,
             };
             let rt = runtime::current(device);
@@ -167,7 +169,7 @@ fn run(args: Args) -> anyhow::Result<()> {
 /// prediction.
 fn predict(
     model: &std::path::Path,
-    device: &str,
+    device: Device,
     heatmap: Option<PathBuf>,
     json: bool,
     files: &[PathBuf],

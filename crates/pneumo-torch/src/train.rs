@@ -31,15 +31,15 @@ use crate::precision::autocast_bf16;
 use crate::robust::{self, Mixup};
 use crate::weights;
 
-pub fn device(name: &str) -> anyhow::Result<Device> {
-    Ok(match name {
-        "cpu" => Device::Cpu,
-        "auto" => Device::cuda_if_available(),
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!(
+/// Where the network runs, from the param (matched exhaustively: no word is re-parsed).
+pub fn device(choice: choices::Device) -> anyhow::Result<Device> {
+    Ok(match choice {
+        choices::Device::Cpu => Device::Cpu,
+        choices::Device::Auto => Device::cuda_if_available(),
+        choices::Device::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
+        choices::Device::Cuda => bail!(
             "device: cuda asked for, but libtorch finds no CUDA device (use `device: cpu` or `auto`)"
         ),
-        other => bail!("unknown device `{other}`"),
     })
 }
 
@@ -90,7 +90,7 @@ pub fn train(
     resume_dir: &Path,
 ) -> anyhow::Result<TrainSummary> {
     let started = Instant::now();
-    let device = device(p.device.as_str())?;
+    let device = device(p.device)?;
     tch::manual_seed(p.seed as i64);
     let mut vs = VarStore::new(device);
     let mut net = net::build(p.arch, &vs.root(), 1);
