@@ -62,6 +62,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of pipeline.yaml, generated from the stages' params types (for
+    /// editors: yaml-language-server, VS Code; the repository keeps a copy in
+    /// docs/pipeline.schema.json)
+    Schema,
     /// Print the stage graph
     Dag {
         /// Graphviz dot instead of text
@@ -211,6 +215,11 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Dag { dot } => cli::commands::show_dag(&ws, dot),
+        Command::Schema => cli::write_out(format_args!(
+            "{}",
+            pneumo_pipeline::pipeline::schema::render(&pneumo_pipeline::stages::registry())
+        ))
+        .map(|()| 0),
         Command::Predict {
             images,
             model,

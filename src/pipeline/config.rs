@@ -4,11 +4,12 @@
 use serde::Deserialize;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPipeline {
     /// Stage name -> stage, in declaration order. Kept as YAML so that each stage can be
     /// checked on its own and every stage's problems reported in one pass.
+    #[schemars(with = "std::collections::BTreeMap<String, RawStage>")]
     pub stages: serde_yaml_ng::Mapping,
     /// Where stages run: `local` (default) or `slurm`, with defaults for every stage.
     pub executor: Option<RawExecutor>,
@@ -17,7 +18,7 @@ pub struct RawPipeline {
 }
 
 /// `executor:` of the pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExecutor {
     /// `local` or `slurm`.
@@ -32,7 +33,7 @@ pub struct RawExecutor {
 }
 
 /// `cache:` of the pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {
     /// `file:///path`, `s3://bucket/prefix`, ...: entries are pushed after each run and pulled
@@ -41,7 +42,7 @@ pub struct RawCache {
 }
 
 /// One stage as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
     /// A built-in stage kind (`index`, `split`, `preprocess`).
@@ -65,13 +66,14 @@ pub struct RawStage {
     /// Free text shown by `dag`.
     pub desc: Option<String>,
     /// Key -> list of values: one member stage per combination (`matrix.rs`).
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<serde_json::Value>>>")]
     pub matrix: Option<serde_yaml_ng::Mapping>,
     /// What the stage occupies while it runs (not part of its key).
     pub resources: Option<RawResources>,
 }
 
 /// `resources:` of a stage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawResources {
     /// Cores: the stage's threads (libtorch's, rayon's), and what `run -j` reserves for it.

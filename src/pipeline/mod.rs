@@ -29,6 +29,7 @@ pub mod report;
 pub mod runlock;
 pub mod runner;
 pub mod schedule;
+pub mod schema;
 pub mod slurm;
 pub mod stage;
 pub mod validate;

@@ -29,6 +29,8 @@ pub trait Stage: Send + Sync {
     }
     /// Checks raw params and returns them canonical (defaults filled, keys sorted).
     fn params(&self, raw: &Value) -> Result<Value, String>;
+    /// The JSON Schema of its params (`pneumo-pipeline schema`), from the params type.
+    fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Whether it spreads its work over every core (rayon, libtorch) unless `resources:
     /// {cpus}` says otherwise; a stage that does not counts one core in `run -j`.
     fn uses_all_cores(&self) -> bool {
@@ -76,7 +78,7 @@ pub trait Stage: Send + Sync {
 pub trait TypedStage: Send + Sync {
     /// The params, as pipeline.yaml's `params:` (should `deny_unknown_fields`, defaults
     /// filled by serde).
-    type Params: Serialize + DeserializeOwned;
+    type Params: Serialize + DeserializeOwned + schemars::JsonSchema;
     /// The `kind:` name in pipeline.yaml.
     const KIND: &'static str;
     /// Bumped whenever the implementation changes what it writes; part of the key.
@@ -166,6 +168,9 @@ impl<T: TypedStage> Stage for T {
     }
     fn model_dir(&self) -> Option<&'static str> {
         T::MODEL_DIR
+    }
+    fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T::Params>()
     }
     fn metrics_file(&self) -> Option<&'static str> {
         T::METRICS_FILE

@@ -19,7 +19,7 @@ use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 use crate::stages::Evaluate;
 use crate::tables::predictions::read_predictions;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrateParams {
     /// Bins per role (2 to 100).

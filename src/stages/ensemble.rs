@@ -19,7 +19,7 @@ use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 use crate::stages::{Evaluate, Split};
 use crate::tables::predictions::write_predictions;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleParams {
     /// `probability` (mean of the members' probabilities) or `logit`.

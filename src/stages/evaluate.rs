@@ -25,7 +25,7 @@ use crate::model::stats::{self, Report, ThresholdRule, wilson};
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
 use crate::stages::{Preprocess, Split, Train};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateParams {
     /// `best` (the early-stopping choice) or `latest`.

@@ -19,7 +19,7 @@ use crate::pipeline::stage::{StageContext, TypedStage};
 /// Default pixel limit: 64 Mpx, about ten times the largest Kermany original.
 pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexParams {
     /// The dataset folder, relative to the workspace.

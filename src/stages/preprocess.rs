@@ -26,7 +26,7 @@ pub use crate::tables::cache::{read_cache, read_meta};
 
 /// ImageNet statistics, the write-up's normalisation.
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreprocessParams {
     /// Output side in pixels (square, aspect ratio not kept, as in the write-up).

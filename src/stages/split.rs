@@ -13,7 +13,7 @@ use crate::stages::Index;
 use crate::tables::split::write_split;
 pub use crate::tables::split::{read_roles, read_rows};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitParams {
     #[serde(default = "default_protocol")]

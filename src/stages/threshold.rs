@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::stats::ThresholdRule;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Threshold {
     Fixed(f64),
@@ -25,7 +25,7 @@ pub enum Threshold {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Costs {
     /// A missed pneumonia.

@@ -9,7 +9,7 @@ fn is_zero(v: &f64) -> bool {
 
 /// Random per-image changes, uniform in +-value. Horizontal flip is off by default: it moves
 /// the heart to the other side, which no real frontal film shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Augment {
     /// Rotation, degrees.

@@ -14,7 +14,7 @@ pub const FILE: &str = "calibration.json";
 pub const FORMAT: u32 = 1;
 
 /// How the probability range is cut into bins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Binning {
     /// Bins holding equal numbers of films: every bin is measured (the default).

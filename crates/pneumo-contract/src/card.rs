@@ -68,7 +68,7 @@ pub struct ModelCard {
 /// Test-time augmentation: `views` affine views (rotation up to ±5°, zoom ±5%, shift ±3% of
 /// the side, no flip: a chest film is not symmetric), drawn from `seed`, the same for every
 /// image, averaged with the image itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tta {
     pub views: usize,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::choices::{Device, Role};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GradcamParams {
     /// Which role's images (`test` or `val`).

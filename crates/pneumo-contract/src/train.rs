@@ -8,7 +8,7 @@ use crate::choices::{Arch, Device, Loss, Monitor, Optimizer, Precision, Sampler,
 
 /// The write-up's recipe is the default: SGD lr 0.001, batch 32, BCE-with-logits, evaluate
 /// every 20 iterations, stop after 2 evaluations without F1 gain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainParams {
     #[serde(default = "d_batch")]

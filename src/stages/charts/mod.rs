@@ -35,7 +35,7 @@ pub use draw::{Chart, Line, Rgb};
 use panels::{confusion, mean_cams};
 use spec::{ChartInputs, Figure, figures};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChartParams {
     #[serde(default = "d_width")]

@@ -42,7 +42,7 @@ use crate::stages::{
     Calibrate, Charts, Ensemble, Evaluate, Gradcam, Index, Preprocess, Split, Train,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportParams {
     /// Unset: "Pneumonia on pediatric chest X-rays: a ResNet-18 classifier, reproduced and
