@@ -226,7 +226,7 @@ fn main() -> ExitCode {
             heatmap,
             json,
             device,
-        } => cli::commands::predict(&ws, &images, model, heatmap, json, device),
+        } => cli::predict::predict(&ws, &images, model, heatmap, json, device),
         Command::ExecStage { job, quiet } => cli::commands::exec_stage(&job, quiet),
         Command::Exp { command } => match command {
             ExpCommand::Run {

@@ -19,6 +19,7 @@ macro_rules! outln {
 
 pub mod commands;
 pub mod exp;
+pub mod predict;
 pub mod progress;
 
 use std::io::Write;

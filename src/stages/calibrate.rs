@@ -12,7 +12,6 @@ use crate::contract::calibrate::{
     Binning, CalibrationTable, FILE, FORMAT, ReliabilityBin, RoleCalibration,
 };
 use crate::contract::predictions::Prediction;
-use crate::model::calibration::reliability;
 use crate::model::recalibrate::{self, Method};
 use crate::model::stats::wilson;
 use crate::pipeline::stage::{Choice, StageContext, TypedStage};
@@ -143,20 +142,21 @@ fn of_role(scored: &[(f32, f32)], p: &CalibrateParams) -> RoleCalibration {
                 })
                 .collect()
         }
-        Binning::Uniform => reliability(&probs, &labels, p.bins)
-            .iter()
-            .map(|b| {
-                let part: Vec<(f32, f32)> = scored
-                    .iter()
-                    .copied()
-                    .filter(|(q, _)| {
-                        let q = f64::from(*q);
-                        q >= b.lower && (q < b.upper || (b.upper >= 1.0 && q <= 1.0))
-                    })
-                    .collect();
-                bin(b.lower, b.upper, &part)
-            })
-            .collect(),
+        Binning::Uniform => {
+            // each film in bin floor(p * bins), the last one closed at 1, as the charts'
+            let mut parts: Vec<Vec<(f32, f32)>> = vec![Vec::new(); p.bins];
+            for &(q, y) in scored {
+                parts[((f64::from(q) * p.bins as f64) as usize).min(p.bins - 1)].push((q, y));
+            }
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let width = 1.0 / p.bins as f64;
+                    bin(i as f64 * width, (i + 1) as f64 * width, part)
+                })
+                .collect()
+        }
     };
     let ece = bins
         .iter()

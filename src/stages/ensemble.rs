@@ -172,19 +172,16 @@ impl TypedStage for Ensemble {
                 members: members.iter().map(|m| m.name.to_string()).collect(),
             },
         )?;
-        let summary = aggregate::summarise(&member_metrics, &metrics);
-        save(
-            &ctx.out_dir.join(SUMMARY_JSON),
-            &EnsembleSummary {
-                format: FORMAT,
-                roles: summary.clone(),
-            },
-        )?;
+        let summary = EnsembleSummary {
+            format: FORMAT,
+            roles: aggregate::summarise(&member_metrics, &metrics),
+        };
+        save(&ctx.out_dir.join(SUMMARY_JSON), &summary)?;
         fs_err::write(
             ctx.out_dir.join(SUMMARY_MD),
-            aggregate::markdown(&summary, p.combine.as_str()),
+            aggregate::markdown(&summary.roles, p.combine.as_str()),
         )?;
-        for s in &summary {
+        for s in &summary.roles {
             let what = if s.role == "val" {
                 "where every threshold was chosen"
             } else {

@@ -2,30 +2,16 @@
 //! as enums: `NORMAL` / `PNEUMONIA` (the dataset's folder names) and `tp`, `tn`, `fp`, `fn`.
 //! Pneumonia is the positive class throughout.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-/// A film's class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Label {
-    #[serde(rename = "NORMAL")]
-    Normal,
-    #[serde(rename = "PNEUMONIA")]
-    Pneumonia,
-}
+use crate::choices::choice;
+
+choice!(
+    /// A film's class.
+    Label { Normal = "NORMAL", Pneumonia = "PNEUMONIA" }
+);
 
 impl Label {
-    pub const ALL: [Label; 2] = [Label::Normal, Label::Pneumonia];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::Normal => "NORMAL",
-            Label::Pneumonia => "PNEUMONIA",
-        }
-    }
-
     /// The training target: 1 for pneumonia.
     pub fn target(self) -> f32 {
         match self {
@@ -35,35 +21,14 @@ impl Label {
     }
 }
 
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Label {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Label, String> {
-        Label::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a label (NORMAL or PNEUMONIA)"))
-    }
-}
-
-/// A prediction against its label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Tp,
-    Tn,
-    Fp,
-    Fn,
-}
+choice!(
+    /// A prediction against its label.
+    Outcome { Tp = "tp", Tn = "tn", Fp = "fp", Fn = "fn" }
+);
 
 impl Outcome {
     /// In the order the report and Grad-CAM list them.
-    pub const ALL: [Outcome; 4] = [Outcome::Tp, Outcome::Tn, Outcome::Fp, Outcome::Fn];
+    pub const EACH: [Outcome; 4] = [Outcome::Tp, Outcome::Tn, Outcome::Fp, Outcome::Fn];
 
     /// The outcome of calling a film pneumonia (`positive`) or not.
     pub fn of(positive: bool, label: Label) -> Outcome {
@@ -74,31 +39,6 @@ impl Outcome {
             (false, Label::Pneumonia) => Outcome::Fn,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Tp => "tp",
-            Outcome::Tn => "tn",
-            Outcome::Fp => "fp",
-            Outcome::Fn => "fn",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Outcome, String> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not an outcome (tp, tn, fp or fn)"))
-    }
 }
 
 #[cfg(test)]
@@ -107,11 +47,11 @@ mod tests {
 
     #[test]
     fn words_round_trip_through_text_and_serde() {
-        for l in Label::ALL {
+        for l in [Label::Normal, Label::Pneumonia] {
             assert_eq!(l.as_str().parse::<Label>().unwrap(), l);
             assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
         }
-        for o in Outcome::ALL {
+        for o in Outcome::EACH {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }

@@ -213,7 +213,7 @@ pub fn gradcam(
 
     // which images get an overlay: per outcome, a seeded draw
     let mut chosen: BTreeSet<usize> = BTreeSet::new();
-    for outcome in Outcome::ALL {
+    for outcome in Outcome::EACH {
         let mut idx: Vec<usize> = (0..preds.len())
             .filter(|&i| preds[i].outcome == outcome)
             .collect();

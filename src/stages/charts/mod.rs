@@ -94,15 +94,15 @@ impl TypedStage for Charts {
             ctx.out_dir,
             &p,
         )?;
+        let figures = files.len();
         crate::contract::save(
             &ctx.out_dir.join(INDEX),
             &ChartIndex {
                 format: FORMAT,
-                files: files.clone(),
+                files,
             },
         )?;
-        ctx.reporter
-            .info(&format!("charts: {} figures", files.len()));
+        ctx.reporter.info(&format!("charts: {figures} figures"));
         Ok(())
     }
 }

@@ -229,7 +229,7 @@ pub fn gradcam(a: &Artifacts, d: &mut Vec<Block>) {
          everywhere (each such image's shares sum to 100%); an all-zero map means no evidence for \
          pneumonia anywhere:",
     )));
-    let mut q_rows: Vec<Vec<String>> = Outcome::ALL
+    let mut q_rows: Vec<Vec<String>> = Outcome::EACH
         .iter()
         .filter_map(|o| {
             g.by_outcome
